@@ -1,0 +1,1 @@
+"""typostream package."""

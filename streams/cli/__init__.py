@@ -1,0 +1,12 @@
+"""Console entry point: ``typostream``. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+from typostream.streams.cli import pipeline, scan, stack  # noqa: F401  (registers commands)
+from typostream.streams.cli.app import cli
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,5 @@
+"""Commands: stack."""
+
+from __future__ import annotations
+
+from typostream.streams.cli.app import cli  # noqa: F401

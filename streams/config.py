@@ -1,0 +1,139 @@
+"""The one configuration object.
+
+Every component is chosen by URL/DSN so the same code runs against the embedded stack on a
+laptop and against production Kafka, Redis and ClickHouse. Values come from (lowest to
+highest precedence) defaults, ``TYPOSTREAM_*`` environment variables, the embedded stack's
+state file (when ``use_stack_state`` is on and the stack is up) and explicit CLI flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ENV_PREFIX = "TYPOSTREAM_"
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL/DSN so it can be logged or printed."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings for the worker, CLI and embedded stack.
+
+    ``clickhouse_dsn`` of ``chdb://`` (default) means embedded chDB under ``data_dir``;
+    ``http(s)://user:pass@host:8123/db`` selects a real ClickHouse server.
+    """
+
+    data_dir: Path = Path(".typostream")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    clickhouse_dsn: str = "chdb://"
+    app_id: str = "typostream"
+    topic_input: str = "registry.publish"
+    topic_events: str = "typostream.events"
+    topic_threats: str = "typostream.threats"
+    topic_dlq: str = "typostream.dlq"
+    partitions: int = 2
+    replication_factor: int = 1
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    max_event_bytes: int = 64 * 1024
+    sink_batch_size: int = 2000
+    sink_batch_seconds: float = 0.5
+    # Tansu answers ListOffsets(latest) with the last batch's base offset + 1, which breaks
+    # table recovery; unbatched producing keeps changelog offsets exact (see infra notes).
+    unbatched_producer: bool = True
+    watchlist_file: Path | None = None
+    allowlist_file: Path | None = None
+    log_level: str = "WARNING"
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def kafka_url(self) -> str:
+        """Faust wants ``kafka://host:port[;host:port]``."""
+        servers = [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]
+        return ";".join(f"kafka://{s.removeprefix('kafka://')}" for s in servers)
+
+    @property
+    def chdb_path(self) -> Path:
+        return self.data_dir / "clickhouse"
+
+    @property
+    def worker_dir(self) -> Path:
+        return self.data_dir / "worker"
+
+    def masked(self) -> dict[str, Any]:
+        """A printable view with secrets hidden."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in {"redis_url", "clickhouse_dsn", "kafka_bootstrap"}:
+                value = mask_url(str(value))
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    def replace(self, **changes: Any) -> Settings:
+        clean = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **clean)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults ← environment ← stack state file ← explicit overrides (CLI flags)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.type, raw, f.name)
+        settings = cls(**values)
+        data_dir = overrides.get("data_dir") or settings.data_dir
+        settings = settings.replace(data_dir=Path(data_dir))
+        state = _stack_state(settings.data_dir)
+        if state:
+            # The running embedded stack wins over defaults, but not over explicit env vars.
+            from_state = {k: v for k, v in state.items() if ENV_PREFIX + k.upper() not in env}
+            settings = settings.replace(**from_state)
+        return settings.replace(**overrides)
+
+
+def _stack_state(data_dir: Path) -> dict[str, str]:
+    from typostream.streams.stack.state import read_urls
+
+    return read_urls(data_dir)
+
+
+def _coerce(annotation: Any, raw: str, name: str) -> Any:
+    text = str(annotation)
+    try:
+        if "bool" in text:
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if "int" in text:
+            return int(raw)
+        if "float" in text:
+            return float(raw)
+        if "Path" in text:
+            return Path(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {text}") from exc
+    return raw
