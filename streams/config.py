@@ -45,6 +45,7 @@ class Settings:
     app_id: str = "typostream"
     topic_input: str = "registry.publish"
     topic_events: str = "typostream.events"
+    topic_analysed: str = "typostream.analysed"
     topic_threats: str = "typostream.threats"
     topic_dlq: str = "typostream.dlq"
     partitions: int = 2

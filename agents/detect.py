@@ -1,0 +1,43 @@
+"""Agent ``detect``: validated events → detectors → threats topic, package table, analysed topic."""
+
+from __future__ import annotations
+
+import time
+
+from faust import StreamT
+
+from typostream.agents.records import (
+    analysed_message,
+    threat_event,
+    update_package_state,
+    utc_now_iso,
+    with_last_threat,
+)
+from typostream.streams import metrics
+from typostream.streams.pipeline import Pipeline
+
+
+def register(pipeline: Pipeline) -> None:
+    topics, packages, detector = pipeline.topics, pipeline.tables.packages, pipeline.detector
+
+    @pipeline.app.agent(topics.events, name="detect")
+    async def detect(stream: StreamT) -> None:
+        # One event at a time: table writes go to the changelog partition of the current event.
+        async for event in stream.events():
+            value, key = event.value, event.key
+            started = time.perf_counter()
+            result = detector.scan(value["name"], value["registry"])
+            metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
+            detected_at = utc_now_iso()
+            threats = [threat_event(value, t, detected_at) for t in result.threats]
+            for threat in threats:
+                await topics.threats.send(key=key, value=threat)
+                metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
+            state = update_package_state(packages.get(key), value)
+            packages[key] = with_last_threat(state, max(threats, key=_risk, default=None))
+            await topics.analysed.send(key=key, value=analysed_message(value, result.verdict, result.threats))
+            metrics.EVENTS_ANALYSED.labels(result.verdict).inc()
+
+
+def _risk(threat: dict) -> int:
+    return int(threat["threat"]["risk_score"])

@@ -1,0 +1,35 @@
+"""Agent ``validate``: raw ``registry.publish`` → ``typostream.events`` (valid) or the DLQ (invalid)."""
+
+from __future__ import annotations
+
+from faust import StreamT
+
+from typostream.agents.exceptions import InvalidEventError
+from typostream.agents.records import dead_letter, event_message, utc_now_iso
+from typostream.agents.validation import parse_publish
+from typostream.streams import metrics
+from typostream.streams.pipeline import Pipeline
+
+BATCH = 500
+
+
+def register(pipeline: Pipeline) -> None:
+    topics, max_bytes = pipeline.topics, pipeline.settings.max_event_bytes
+
+    @pipeline.app.agent(topics.input, name="validate")
+    async def validate(stream: StreamT) -> None:
+        # Batches are acked only after every message in them was forwarded (at-least-once).
+        async for batch in stream.take_events(BATCH, within=0.2):
+            received_at = utc_now_iso()
+            for event in batch:
+                msg = event.message
+                try:
+                    publish = parse_publish(msg.value, max_bytes)
+                except InvalidEventError as error:
+                    record = dead_letter(error, msg.value, msg.key, msg.topic, msg.partition, msg.offset)
+                    await topics.dlq.send(key=msg.key, value=record)
+                    metrics.EVENTS_REJECTED.labels(error.reason).inc()
+                    continue
+                value = event_message(publish, msg.partition, msg.offset, received_at)
+                await topics.events.send(key=publish.key, value=value)
+                metrics.EVENTS_VALIDATED.inc()

@@ -1,0 +1,3 @@
+from typostream.streams.cli import main
+
+main()

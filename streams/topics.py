@@ -1,0 +1,94 @@
+"""Every topic typostream reads or writes, declared in one place.
+
+Topics are created explicitly with the configured partition count before a worker starts:
+brokers that auto-create (Tansu does, with 4 partitions) would otherwise pick their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import faust
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from typostream.streams.codecs import CODEC_NAME
+from typostream.streams.config import Settings
+
+PACKAGES_TABLE = "packages"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The input, internal, output and DLQ topics, plus the packages table's changelog."""
+    n = settings.partitions
+    plain: dict[str, str] = {}
+    return [
+        TopicSpec(settings.topic_input, n, plain),
+        TopicSpec(settings.topic_events, n, plain),
+        TopicSpec(settings.topic_analysed, n, plain),
+        TopicSpec(settings.topic_threats, n, plain),
+        TopicSpec(settings.topic_dlq, n, plain),
+        TopicSpec(changelog_topic(settings), n, {"cleanup.policy": "compact"}),
+    ]
+
+
+def changelog_topic(settings: Settings) -> str:
+    return f"{settings.app_id}-{PACKAGES_TABLE}-changelog"
+
+
+async def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
+    """Create missing topics; return the names created. Existing topics are left alone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    await asyncio.wait_for(admin.start(), timeout_s)
+    created: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        for spec in topic_specs(settings):
+            if spec.name in existing:
+                continue
+            new = NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.config)
+            try:
+                await admin.create_topics([new])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+    return created
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Faust topic handles, built once per app."""
+
+    input: faust.TopicT
+    events: faust.TopicT
+    analysed: faust.TopicT
+    threats: faust.TopicT
+    dlq: faust.TopicT
+
+
+def declare_topics(app: faust.App, settings: Settings) -> Topics:
+    def json_topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name, key_serializer="raw", value_serializer=CODEC_NAME, partitions=settings.partitions
+        )
+
+    return Topics(
+        # Raw bytes: the validator must see exactly what was published to dead-letter it intact.
+        input=app.topic(
+            settings.topic_input, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
+        ),
+        events=json_topic(settings.topic_events),
+        analysed=json_topic(settings.topic_analysed),
+        threats=json_topic(settings.topic_threats),
+        dlq=json_topic(settings.topic_dlq),
+    )

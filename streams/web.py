@@ -1,0 +1,100 @@
+"""HTTP endpoints served by the worker (bound to 127.0.0.1 by default).
+
+- ``GET  /metrics``        Prometheus exposition
+- ``POST /api/v1/scan``    ``{"registry": "npm", "names": ["expresss"]}`` → scan results
+- ``GET  /api/v1/stats``   pipeline counters and ClickHouse row counts
+- ``POST /api/v1/query``   ``{"sql": "SELECT ..."}`` read-only ad hoc ClickHouse query (chDB is
+  locked by the worker process, so analysts query through it)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from faust import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from typostream.streams import metrics
+from typostream.streams.pipeline import Pipeline
+
+MAX_SCAN_NAMES = 1000
+
+
+class BadRequest(ValueError):
+    pass
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def scan_request(body: dict[str, Any]) -> tuple[str, list[str]]:
+    """Validate a scan request body; raises BadRequest with a message for the client."""
+    registry = body.get("registry")
+    if registry not in ("npm", "pypi"):
+        raise BadRequest("'registry' must be 'npm' or 'pypi'")
+    names = body.get("names", [body["name"]] if "name" in body else None)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise BadRequest("'names' must be a non-empty list of package names (or give 'name')")
+    if len(names) > MAX_SCAN_NAMES:
+        raise BadRequest(f"at most {MAX_SCAN_NAMES} names per request")
+    return registry, names
+
+
+def _counter_total(counter: Any) -> float:
+    return sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total"))
+
+
+def register(pipeline: Pipeline) -> None:
+    app, detector, sink = pipeline.app, pipeline.detector, pipeline.sink
+
+    @app.page("/metrics")
+    class Metrics(web.View):
+        async def get(self, request: web.Request) -> web.Response:
+            return self.bytes(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/api/v1/scan")
+    class Scan(web.View):
+        async def post(self, request: web.Request) -> web.Response:
+            try:
+                registry, names = scan_request(await _json_body(request))
+            except BadRequest as exc:
+                return self.error(400, str(exc))
+            return self.json({"results": [detector.scan(n, registry).to_dict() for n in names]})
+
+    @app.page("/api/v1/stats")
+    class Stats(web.View):
+        async def get(self, request: web.Request) -> web.Response:
+            events, threats = await asyncio.to_thread(lambda: (sink.count_events(), sink.count_threats()))
+            return self.json(
+                {
+                    "validated": _counter_total(metrics.EVENTS_VALIDATED),
+                    "rejected": _counter_total(metrics.EVENTS_REJECTED),
+                    "analysed": _counter_total(metrics.EVENTS_ANALYSED),
+                    "threats_emitted": _counter_total(metrics.THREATS_EMITTED),
+                    "clickhouse_events": events,
+                    "clickhouse_threats": threats,
+                }
+            )
+
+    @app.page("/api/v1/query")
+    class Query(web.View):
+        async def post(self, request: web.Request) -> web.Response:
+            try:
+                body = await _json_body(request)
+                sql = body.get("sql")
+                if not isinstance(sql, str) or not sql.strip():
+                    raise BadRequest("'sql' must be a non-empty string")
+                columns, rows = await asyncio.to_thread(sink.query, sql)
+            except (BadRequest, ValueError) as exc:
+                return self.error(400, str(exc))
+            return self.json({"columns": columns, "rows": [list(r) for r in rows]})
