@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from typostream.streams.config import Settings
 from typostream.streams.stack import EmbeddedStack, StackState
 
