@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -97,7 +98,7 @@ class ClickHouseTarget:
 
 def parse_dsn(dsn: str, chdb_path: Path | None = None) -> ClickHouseTarget:
     """Parse ``chdb://``, ``chdb:///abs/path``, ``chdb://memory`` or ``http(s)://user:pass@host:port/db``."""
-    masked = mask_url(dsn)
+    masked = _mask(dsn)
     try:
         parts = urlsplit(dsn)
         port = parts.port
@@ -246,7 +247,7 @@ class ClickHouseSink:
         """Create the tables if missing (idempotent) and cache their column layout."""
         with self._lock:
             for _table, ddl in clickhouse_ddl():
-                self._run(lambda ddl=ddl: self._client.command(ddl))
+                self._run(partial(self._client.command, ddl))
             self._tables.clear()
             for table, _ddl in clickhouse_ddl():
                 self._tables[table] = self._describe(table)
@@ -303,7 +304,8 @@ class ClickHouseSink:
                 data = _columns(info, batch, start)
                 token = _dedup_token(table, data[info.columns.index(info.key)])
                 self._run(
-                    lambda data=data, token=token: self._client.insert(
+                    partial(
+                        self._client.insert,
                         table,
                         data,
                         column_names=list(info.columns),
@@ -419,6 +421,13 @@ def _check_read_only(sql: str) -> None:
 
 def _strip_literals(sql: str) -> str:
     return re.sub(r"'(?:[^'\\]|\\.)*'", "''", sql)
+
+
+def _mask(dsn: str) -> str:
+    try:
+        return str(mask_url(dsn))
+    except ValueError:  # e.g. a port out of range: mask by pattern instead
+        return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", dsn)
 
 
 def _scrub(message: str, target: ClickHouseTarget) -> str:

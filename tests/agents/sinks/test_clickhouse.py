@@ -1,0 +1,340 @@
+"""ClickHouseSink against a real embedded chDB engine in a tmp path.
+
+chDB hosts one engine path per process: while any client is open, opening a different path
+raises; once all clients are closed a new path can be opened (see test_chdb_engine.py). So
+this module shares ONE module-scoped sink and empties the tables before each test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typostream.agents.sinks import (
+    ClickHouseConnectError,
+    ClickHouseSink,
+    InvalidDsnError,
+    InvalidRowError,
+    ReadOnlyQueryError,
+    TargetCount,
+    parse_dsn,
+)
+from typostream.schemas import SchemaNotFoundError, clickhouse_ddl, load_json_schema
+
+Row = dict[str, Any]
+BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture(scope="module")
+def shared_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSink]:
+    path = tmp_path_factory.mktemp("chdb")
+    sink = ClickHouseSink.from_dsn("chdb://", path)
+    sink.ensure_schema()
+    yield sink
+    sink.close()
+
+
+@pytest.fixture
+def sink(shared_sink: ClickHouseSink) -> ClickHouseSink:
+    for table, _ddl in clickhouse_ddl():
+        shared_sink._client.command(f"TRUNCATE TABLE {table}")
+    return shared_sink
+
+
+@pytest.fixture
+def event_factory() -> Callable[..., Row]:
+    def make(i: int, **over: Any) -> Row:
+        row: Row = {
+            "event_id": f"{i:032x}",
+            "registry": "npm" if i % 2 == 0 else "pypi",
+            "name": f"pkg-{i}",
+            "version": "1.0.0",
+            "created_date": "2026-01-01T00:00:00.123Z",
+            "artifact_id": "",
+            "schema_ver": "1.1.0",
+            "received_at": BASE_MS + i,
+            "source_partition": i % 2,
+            "source_offset": i,
+            "verdict": "clean",
+            "threat_count": 0,
+            "max_severity": "",
+        }
+        row.update(over)
+        return row
+
+    return make
+
+
+@pytest.fixture
+def threat_factory() -> Callable[..., Row]:
+    def make(i: int, **over: Any) -> Row:
+        row: Row = {
+            "threat_id": f"t{i:031x}",
+            "event_id": f"{i:032x}",
+            "detected_at": datetime(2026, 1, 1, tzinfo=UTC),
+            "registry": "npm",
+            "name": f"reactt{i}",
+            "version": "0.0.1",
+            "threat_type": "typosquat",
+            "target": "react",
+            "technique": "typosquat.repetition",
+            "severity": "high",
+            "confidence": 0.9,
+            "risk_score": 80,
+            "evidence": "{}",
+        }
+        row.update(over)
+        return row
+
+    return make
+
+
+def raw_count(sink: ClickHouseSink, table: str) -> int:
+    return int(sink._client.query(f"SELECT count() FROM {table}").result_rows[0][0])
+
+
+# -- schema data ------------------------------------------------------------------------
+
+
+def test_ddl_loader_lists_both_tables() -> None:
+    tables = dict(clickhouse_ddl())
+    assert set(tables) == {"events", "threats"}
+    for name, ddl in tables.items():
+        assert ddl.lstrip("-\n ").upper().count("CREATE TABLE IF NOT EXISTS") == 1
+        assert "ReplacingMergeTree" in ddl
+        assert f"ORDER BY {name[:-1]}_id" in ddl
+
+
+def test_load_json_schema_missing_raises() -> None:
+    with pytest.raises(SchemaNotFoundError, match="no_such"):
+        load_json_schema("no_such")
+
+
+def test_load_json_schema_reads_present_files() -> None:
+    from importlib import resources
+
+    names = [
+        e.name.removesuffix(".schema.json")
+        for e in resources.files("typostream.schemas").iterdir()
+        if e.name.endswith(".schema.json")
+    ]
+    if not names:
+        pytest.skip("no *.schema.json files yet")
+    for name in names:
+        assert isinstance(load_json_schema(name), dict)
+
+
+def test_ensure_schema_is_idempotent_and_matches_spec(sink: ClickHouseSink) -> None:
+    sink.ensure_schema()
+    sink.ensure_schema()
+    cols, rows = sink.query("DESCRIBE TABLE events")
+    types = {r[cols.index("name")]: r[cols.index("type")] for r in rows}
+    assert types["event_id"] == "String"
+    assert types["registry"] == "LowCardinality(String)"
+    assert types["created_date"] == "DateTime64(3, 'UTC')"
+    assert types["source_partition"] == "UInt16"
+    assert types["source_offset"] == "UInt64"
+    assert len(types) == 13
+    cols, rows = sink.query("DESCRIBE TABLE threats")
+    types = {r[cols.index("name")]: r[cols.index("type")] for r in rows}
+    assert types["confidence"] == "Float32"
+    assert types["risk_score"] == "UInt8"
+    assert len(types) == 13
+
+
+# -- inserts and idempotence --------------------------------------------------------------
+
+
+def test_insert_10k_events_and_replay(sink: ClickHouseSink, event_factory: Callable[..., Row]) -> None:
+    rows = [event_factory(i) for i in range(10_000)]
+    assert sink.insert_events(rows) == 10_000
+    assert sink.count_events() == 10_000
+    sink.insert_events(rows)  # replay of the same batches
+    assert sink.count_events() == 10_000
+    # Same batches carry the same insert_deduplication_token, so nothing was even written.
+    assert raw_count(sink, "events") == 10_000
+
+
+def test_replay_with_other_batching_collapses_with_final(
+    sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
+    rows = [event_factory(i) for i in range(5_000)]
+    sink.insert_events(rows)
+    sink.insert_events(rows[1_000:3_500])  # a different batch: token differs, rows duplicate on disk
+    assert raw_count(sink, "events") == 7_500
+    assert sink.count_events() == 5_000
+
+
+def test_insert_threats_and_replay(sink: ClickHouseSink, threat_factory: Callable[..., Row]) -> None:
+    rows = [threat_factory(i) for i in range(10_000)]
+    sink.insert_threats(rows)
+    sink.insert_threats(rows)
+    assert sink.count_threats() == 10_000
+    assert raw_count(sink, "threats") == 10_000
+    sink.insert_threats(rows[::3])
+    assert sink.count_threats() == 10_000
+
+
+def test_timestamp_forms_convert(sink: ClickHouseSink, event_factory: Callable[..., Row]) -> None:
+    want = datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC)
+    sink.insert_events(
+        [
+            event_factory(1, created_date="2026-01-01T00:00:00.123Z"),
+            event_factory(2, created_date="2026-01-01T01:00:00.123+01:00"),
+            event_factory(3, created_date=BASE_MS + 123),
+            event_factory(4, created_date=str(BASE_MS + 123)),
+            event_factory(5, created_date=want),
+            event_factory(6, created_date=want.replace(tzinfo=None)),
+        ]
+    )
+    _cols, rows = sink.query("SELECT toUnixTimestamp64Milli(created_date) FROM events FINAL")
+    assert {r[0] for r in rows} == {BASE_MS + 123}
+
+
+def test_bad_rows_are_rejected(sink: ClickHouseSink, event_factory: Callable[..., Row]) -> None:
+    row = event_factory(1)
+    del row["verdict"]
+    with pytest.raises(InvalidRowError, match="verdict"):
+        sink.insert_events([row])
+    with pytest.raises(InvalidRowError, match="created_date"):
+        sink.insert_events([event_factory(1, created_date="yesterday")])
+    assert sink.count_events() == 0
+
+
+async def test_concurrent_inserts_via_to_thread(
+    sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
+    batches = [[event_factory(b * 1_000 + i) for i in range(1_000)] for b in range(6)]
+    await asyncio.gather(*(asyncio.to_thread(sink.insert_events, b) for b in batches))
+    assert await asyncio.to_thread(sink.count_events) == 6_000
+
+
+# -- reads --------------------------------------------------------------------------------
+
+
+def test_summary_on_known_dataset(
+    sink: ClickHouseSink, event_factory: Callable[..., Row], threat_factory: Callable[..., Row]
+) -> None:
+    events = [event_factory(i, registry="npm") for i in range(6)] + [
+        event_factory(i, registry="pypi") for i in range(6, 10)
+    ]
+    events[0].update(verdict="malicious", threat_count=2, max_severity="critical")
+    events[1].update(verdict="suspicious", threat_count=1, max_severity="medium")
+    events[6].update(verdict="suspicious", threat_count=1, max_severity="high")
+    threats = [
+        threat_factory(0, name="reactt", target="react", severity="critical"),
+        threat_factory(1, event_id=f"{0:032x}", name="reactt", target="react", severity="high"),
+        threat_factory(2, name="raect", target="react", severity="medium"),
+        threat_factory(3, registry="pypi", name="reqeusts", target="requests", severity="high"),
+        threat_factory(4, name="evil", target="", threat_type="malicious_script", severity="low"),
+    ]
+    sink.insert_events(events)
+    sink.insert_events(events)
+    sink.insert_threats(threats)
+    sink.insert_threats(threats[:2])
+    s = sink.summary(top=5)
+    assert s.events_total == 10
+    assert s.events_by_registry == {"npm": 6, "pypi": 4}
+    assert s.events_by_verdict == {"clean": 7, "suspicious": 2, "malicious": 1}
+    assert s.threats_total == 5
+    assert s.threats_by_severity == {"high": 2, "critical": 1, "low": 1, "medium": 1}
+    assert s.top_targets == [
+        TargetCount("npm", "react", squats=2, threats=3),
+        TargetCount("pypi", "requests", squats=1, threats=1),
+    ]
+    assert sink.summary(top=1).top_targets == s.top_targets[:1]
+
+
+def test_query_returns_columns_and_rows(sink: ClickHouseSink, event_factory: Callable[..., Row]) -> None:
+    sink.insert_events([event_factory(i) for i in range(4)])
+    cols, rows = sink.query(
+        "SELECT registry, count() AS n FROM events FINAL GROUP BY registry ORDER BY registry;"
+    )
+    assert cols == ["registry", "n"]
+    assert rows == [("npm", 2), ("pypi", 2)]
+    assert sink.query("  -- a comment\nWITH 1 AS x SELECT x")[1] == [(1,)]
+    assert ("events",) in sink.query("SHOW TABLES")[1]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DROP TABLE events",
+        "drop table threats",
+        "-- SELECT\nDROP TABLE events",
+        "/* select */ TRUNCATE TABLE events",
+        "INSERT INTO events SELECT * FROM events",
+        "SELECT 1; DROP TABLE events",
+        "ALTER TABLE events DELETE WHERE 1",
+        "",
+    ],
+)
+def test_query_rejects_non_read_only(sink: ClickHouseSink, sql: str) -> None:
+    with pytest.raises(ReadOnlyQueryError):
+        sink.query(sql)
+    assert ("events",) in sink.query("SHOW TABLES")[1]
+
+
+def test_query_allows_semicolon_in_literal(sink: ClickHouseSink) -> None:
+    assert sink.query("SELECT 'a;b'")[1] == [("a;b",)]
+
+
+# -- DSNs (no network) --------------------------------------------------------------------
+
+
+def test_http_dsn_parsed_and_password_masked() -> None:
+    t = parse_dsn("http://alice:s3cr%40t@ch.example:8124/analytics")
+    assert (t.interface, t.host, t.port, t.username, t.database) == (
+        "http",
+        "ch.example",
+        8124,
+        "alice",
+        "analytics",
+    )
+    assert t.password == "s3cr@t"
+    for text in (repr(t), str(t)):
+        assert "s3cr" not in text
+    assert str(t) == "http://alice:***@ch.example:8124/analytics"
+
+
+def test_https_defaults() -> None:
+    t = parse_dsn("https://ch.example")
+    assert (t.interface, t.port, t.username, t.password, t.database) == (
+        "https",
+        8443,
+        "default",
+        "",
+        "default",
+    )
+    assert parse_dsn("http://ch.example/").port == 8123
+
+
+def test_chdb_dsn_paths(tmp_path: Path) -> None:
+    assert parse_dsn("chdb://", tmp_path / "ch").path == str(tmp_path / "ch")
+    assert parse_dsn("chdb:///srv/ch", tmp_path / "ignored").path == "/srv/ch"
+    assert parse_dsn("chdb://memory").path is None
+    with pytest.raises(InvalidDsnError):
+        parse_dsn("chdb://")
+
+
+@pytest.mark.parametrize(
+    "dsn", ["postgres://u:hunter2@h/db", "http://u:hunter2@/db", "http://u:hunter2@h:99999/db", "chdb://h/x"]
+)
+def test_bad_dsn_errors_hide_password(dsn: str) -> None:
+    with pytest.raises(InvalidDsnError) as info:
+        parse_dsn(dsn, Path("/tmp/x"))
+    assert "hunter2" not in str(info.value)
+    assert "hunter2" not in repr(info.value.__cause__ or "")
+
+
+def test_unreachable_server_error_hides_password() -> None:
+    with pytest.raises(ClickHouseConnectError) as info:
+        ClickHouseSink.from_dsn("http://default:hunter2@127.0.0.1:9/default", Path("/tmp/unused"))
+    assert "hunter2" not in str(info.value)
+    assert re.search(r"127\.0\.0\.1:9", str(info.value))
+    assert info.value.__cause__ is None
