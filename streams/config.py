@@ -24,6 +24,8 @@ def mask_url(url: str) -> str:
     if parts.password is None:
         return url
     host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal: keep its brackets
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
     user = parts.username or ""
@@ -104,13 +106,14 @@ class Settings:
                 continue
             values[f.name] = _coerce(f.type, raw, f.name)
         settings = cls(**values)
-        data_dir = overrides.get("data_dir") or settings.data_dir
-        settings = settings.replace(data_dir=Path(data_dir))
+        if overrides.get("data_dir") is not None:
+            overrides = {**overrides, "data_dir": Path(overrides["data_dir"])}
+        settings = settings.replace(data_dir=overrides.get("data_dir") or settings.data_dir)
         state = _stack_state(settings.data_dir)
         if state:
-            # The running embedded stack wins over defaults, but not over explicit env vars.
-            from_state = {k: v for k, v in state.items() if ENV_PREFIX + k.upper() not in env}
-            settings = settings.replace(**from_state)
+            # The running embedded stack of this data dir wins over defaults and env vars (see the
+            # module docstring); explicit overrides still win over it.
+            settings = settings.replace(**state)
         return settings.replace(**overrides)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
+
 from typostream.streams.config import Settings
 from typostream.streams.stack import EmbeddedStack, StackState
 
@@ -40,10 +42,8 @@ def settings_factory(embedded_stack: StackState, tmp_path: Path) -> SettingsFact
         "redis_url": embedded_stack.redis_url,
         "clickhouse_dsn": embedded_stack.clickhouse_dsn,
         "app_id": f"typostream-{suffix}",
-        "topic_input": f"registry.publish-{suffix}",
-        "topic_events": f"typostream.events-{suffix}",
-        "topic_threats": f"typostream.threats-{suffix}",
-        "topic_dlq": f"typostream.dlq-{suffix}",
+        # Every topic_* field, so topics added to Settings later are isolated too.
+        **{f.name: f"{f.default}-{suffix}" for f in fields(Settings) if f.name.startswith("topic_")},
     }
 
     def make(**overrides: Any) -> Settings:

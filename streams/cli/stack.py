@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from typostream.streams.cli.app import cli, fail
 from typostream.streams.config import ENV_PREFIX, Settings
 from typostream.streams.stack import EmbeddedStack, StackError, StackState

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import redis
+
 from typostream.streams.stack.exceptions import BinaryNotFoundError
 from typostream.streams.stack.processes import LOCALHOST
 

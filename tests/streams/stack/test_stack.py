@@ -15,9 +15,10 @@ from pathlib import Path
 import clickhouse_connect
 import pytest
 import redis
-import typostream.streams.stack as stack_pkg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+import typostream.streams.stack as stack_pkg
 from typostream.streams.config import Settings
 from typostream.streams.stack import EmbeddedStack, StackState, read_urls
 from typostream.streams.stack import manager as manager_mod

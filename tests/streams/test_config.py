@@ -1,0 +1,158 @@
+"""``Settings``: env parsing, precedence (defaults < env < stack state < overrides), masking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from typostream.streams import config
+from typostream.streams.config import Settings, mask_url
+from typostream.streams.stack import StackState
+
+STACK_URLS = {
+    "kafka_bootstrap": "127.0.0.1:40001",
+    "redis_url": "redis://127.0.0.1:40002/0",
+    "clickhouse_dsn": "chdb:///state/clickhouse",
+}
+
+
+@pytest.fixture
+def fake_stack(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Pretend a stack is running in every data dir (Settings asks ``read_urls``)."""
+    monkeypatch.setattr("typostream.streams.stack.state.read_urls", lambda data_dir: dict(STACK_URLS))
+    return STACK_URLS
+
+
+def test_defaults_without_env_or_stack(tmp_path: Path) -> None:
+    settings = Settings.from_env(environ={}, data_dir=tmp_path)
+    assert settings == Settings(data_dir=tmp_path)
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+
+
+def test_env_values_are_coerced(tmp_path: Path) -> None:
+    env = {
+        "TYPOSTREAM_DATA_DIR": str(tmp_path),
+        "TYPOSTREAM_PARTITIONS": "6",
+        "TYPOSTREAM_SINK_BATCH_SECONDS": "0.25",
+        "TYPOSTREAM_UNBATCHED_PRODUCER": "off",
+        "TYPOSTREAM_WATCHLIST_FILE": "/etc/watch.txt",
+        "TYPOSTREAM_LOG_LEVEL": "DEBUG",
+        "TYPOSTREAM_WEB_PORT": "",  # empty means unset
+        "OTHER_PARTITIONS": "99",
+    }
+    settings = Settings.from_env(environ=env)
+    assert settings.data_dir == tmp_path
+    assert settings.partitions == 6
+    assert settings.sink_batch_seconds == 0.25
+    assert settings.unbatched_producer is False
+    assert settings.watchlist_file == Path("/etc/watch.txt")
+    assert settings.log_level == "DEBUG"
+    assert settings.web_port == 6066
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("TYPOSTREAM_PARTITIONS", "two"),
+        ("TYPOSTREAM_UNBATCHED_PRODUCER", "maybe"),
+        ("TYPOSTREAM_SINK_BATCH_SECONDS", "x"),
+    ],
+)
+def test_bad_env_value_names_the_variable(tmp_path: Path, name: str, raw: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env(environ={name: raw}, data_dir=tmp_path)
+
+
+def test_stack_state_beats_defaults(tmp_path: Path, fake_stack: dict[str, str]) -> None:
+    settings = Settings.from_env(environ={}, data_dir=tmp_path)
+    assert settings.kafka_bootstrap == fake_stack["kafka_bootstrap"]
+    assert settings.redis_url == fake_stack["redis_url"]
+    assert settings.clickhouse_dsn == fake_stack["clickhouse_dsn"]
+
+
+def test_precedence_env_then_stack_state_then_overrides(tmp_path: Path, fake_stack: dict[str, str]) -> None:
+    env = {"TYPOSTREAM_KAFKA_BOOTSTRAP": "env-kafka:9092", "TYPOSTREAM_REDIS_URL": "redis://env:6379/0"}
+    settings = Settings.from_env(environ=env, data_dir=tmp_path, redis_url="redis://flag:6379/0")
+    assert settings.kafka_bootstrap == fake_stack["kafka_bootstrap"]  # state > env
+    assert settings.redis_url == "redis://flag:6379/0"  # override > state > env
+    assert settings.clickhouse_dsn == fake_stack["clickhouse_dsn"]
+
+
+def test_env_still_applies_when_no_stack_runs(tmp_path: Path) -> None:
+    env = {"TYPOSTREAM_KAFKA_BOOTSTRAP": "env-kafka:9092"}
+    assert Settings.from_env(environ=env, data_dir=tmp_path).kafka_bootstrap == "env-kafka:9092"
+
+
+def test_data_dir_override_is_a_path_and_is_where_the_stack_is_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[Path] = []
+    monkeypatch.setattr(
+        "typostream.streams.stack.state.read_urls", lambda data_dir: asked.append(data_dir) or {}
+    )
+    settings = Settings.from_env(environ={"TYPOSTREAM_DATA_DIR": "/elsewhere"}, data_dir=str(tmp_path))
+    assert asked == [tmp_path]
+    assert settings.data_dir == tmp_path
+    assert settings.chdb_path == tmp_path / "clickhouse"
+    assert settings.worker_dir == tmp_path / "worker"
+
+
+def test_none_overrides_are_ignored(tmp_path: Path) -> None:
+    settings = Settings.from_env(environ={"TYPOSTREAM_PARTITIONS": "3"}, data_dir=tmp_path, partitions=None)
+    assert settings.partitions == 3
+
+
+def test_real_state_file_of_a_dead_stack_is_ignored(tmp_path: Path) -> None:
+    StackState(
+        data_dir=tmp_path,
+        kafka_bootstrap="127.0.0.1:1",
+        redis_url="redis://127.0.0.1:2/0",
+        clickhouse_dsn=f"chdb://{tmp_path}/clickhouse",
+        pids={"kafka": 2**22 + 1, "redis": 2**22 + 2},
+    ).save()
+    assert Settings.from_env(environ={}, data_dir=tmp_path).kafka_bootstrap == "127.0.0.1:9092"
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("https://user:pa%40ss@ch.example:8443/db?secure=1", "https://user:***@ch.example:8443/db?secure=1"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("chdb:///data/clickhouse", "chdb:///data/clickhouse"),
+        ("127.0.0.1:9092", "127.0.0.1:9092"),
+        ("redis://:pw@[::1]:6379/0", "redis://:***@[::1]:6379/0"),
+    ],
+)
+def test_mask_url(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+def test_masked_hides_secrets_and_stringifies_paths(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        redis_url="redis://:topsecret@cache:6379/0",
+        clickhouse_dsn="https://default:hunter2@ch:8443/typostream",
+    )
+    view = settings.masked()
+    assert "topsecret" not in str(view) and "hunter2" not in str(view)
+    assert view["redis_url"] == "redis://:***@cache:6379/0"
+    assert view["data_dir"] == str(tmp_path)
+
+
+def test_kafka_url_for_faust() -> None:
+    assert Settings(kafka_bootstrap="a:1, kafka://b:2").kafka_url == "kafka://a:1;kafka://b:2"
+
+
+def test_stack_lookup_goes_through_read_urls() -> None:
+    assert config._stack_state(Path("/nonexistent/typostream")) == {}
+
+
+@pytest.mark.integration
+def test_from_env_finds_the_real_running_stack(embedded_stack: StackState) -> None:
+    env = {"TYPOSTREAM_DATA_DIR": str(embedded_stack.data_dir)}
+    settings = Settings.from_env(environ=env)
+    assert settings.kafka_bootstrap == embedded_stack.kafka_bootstrap
+    assert settings.redis_url == embedded_stack.redis_url
+    assert settings.clickhouse_dsn == embedded_stack.clickhouse_dsn
