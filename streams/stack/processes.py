@@ -4,6 +4,9 @@ Children get their own session (Ctrl-C in a terminal does not reach them directl
 ``die_with_parent``, ``prctl(PR_SET_PDEATHSIG, SIGTERM)`` so that they die even when the Python
 process that started them is SIGKILLed. Pids are only trusted or signalled after checking
 ``/proc/<pid>/cmdline``, so a recycled pid is never killed by mistake.
+
+Note: the kernel sends PDEATHSIG when the *thread* that forked the child exits, so start a
+``die_with_parent`` stack from a long-lived thread (the main thread), not a worker thread.
 """
 
 from __future__ import annotations
