@@ -30,8 +30,13 @@ async def write_with_retry(table: str, insert: Callable[[Sequence[dict[str, Any]
                 await asyncio.to_thread(insert, rows)
         except Exception as exc:  # any driver/server error: keep the batch, back off, retry
             metrics.SINK_FAILURES.labels(table).inc()
-            log.warning("clickhouse insert into %s failed (%s rows), retrying in %.1fs: %s",
-                        table, len(rows), delay, exc)
+            log.warning(
+                "clickhouse insert into %s failed (%s rows), retrying in %.1fs: %s",
+                table,
+                len(rows),
+                delay,
+                exc,
+            )
             await asyncio.sleep(delay)
             delay = min(MAX_BACKOFF_S, delay * 2)
             continue

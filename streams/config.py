@@ -2,8 +2,8 @@
 
 Every component is chosen by URL/DSN so the same code runs against the embedded stack on a
 laptop and against production Kafka, Redis and ClickHouse. Values come from (lowest to
-highest precedence) defaults, ``TYPOSTREAM_*`` environment variables, the embedded stack's
-state file (when ``use_stack_state`` is on and the stack is up) and explicit CLI flags.
+highest precedence) defaults, the state file of an embedded stack running in the data dir,
+``TYPOSTREAM_*`` environment variables, and explicit CLI flags.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        """Defaults ← environment ← stack state file ← explicit overrides (CLI flags)."""
+        """Defaults ← running stack's state file ← environment ← explicit overrides (CLI flags)."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -111,9 +111,10 @@ class Settings:
         settings = settings.replace(data_dir=overrides.get("data_dir") or settings.data_dir)
         state = _stack_state(settings.data_dir)
         if state:
-            # The running embedded stack of this data dir wins over defaults and env vars (see the
-            # module docstring); explicit overrides still win over it.
-            settings = settings.replace(**state)
+            # A running embedded stack in this data dir replaces the defaults, but a URL the user
+            # set explicitly (env var or flag) still wins: explicit beats discovered.
+            from_state = {k: v for k, v in state.items() if ENV_PREFIX + k.upper() not in env}
+            settings = settings.replace(**from_state)
         return settings.replace(**overrides)
 
 

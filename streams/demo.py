@@ -52,7 +52,9 @@ class DemoRun:
         return self.processed / self.seconds if self.seconds else 0.0
 
 
-def wait_processed(worker: WorkerProcess, expected: int, timeout_s: float, console: Console | None) -> DemoRun:
+def wait_processed(
+    worker: WorkerProcess, expected: int, timeout_s: float, console: Console | None
+) -> DemoRun:
     """Poll the worker until every sent event is in ClickHouse or in the DLQ."""
     run = DemoRun(sent=expected)
     deadline = time.monotonic() + timeout_s

@@ -18,5 +18,7 @@ DETECT_SECONDS = Histogram(
     buckets=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1),
 )
 SINK_ROWS = Counter("typostream_sink_rows_total", "Rows written to ClickHouse", ["table"])
-SINK_FAILURES = Counter("typostream_sink_failures_total", "Failed ClickHouse batch writes (retried)", ["table"])
+SINK_FAILURES = Counter(
+    "typostream_sink_failures_total", "Failed ClickHouse batch writes (retried)", ["table"]
+)
 SINK_BATCH_SECONDS = Histogram("typostream_sink_batch_seconds", "ClickHouse batch insert time", ["table"])

@@ -22,8 +22,8 @@ def declare_tables(app: faust.App, settings: Settings) -> Tables:
         PACKAGES_TABLE,
         default=None,
         partitions=settings.partitions,
-        key_serializer="json",  # round-trips str keys through the changelog (raw would give bytes back)
-        value_serializer=CODEC_NAME,
+        # json keys round-trip str through the changelog (raw would give bytes back on recovery)
+        schema=faust.Schema(key_serializer="json", value_serializer=CODEC_NAME),
         help="Per-package state: first seen, last version, versions seen, last threat.",
     )
     return Tables(packages=packages)

@@ -10,11 +10,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from typostream.streams.config import ENV_PREFIX, Settings
+from typostream.streams.stack.processes import spawn
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -38,23 +39,18 @@ class WorkerProcess:
         self.settings = settings
         self.log_path = log_path or settings.data_dir / "logs" / "worker.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://{self.settings.web_host}:{self.settings.web_port}"
 
     def start(self) -> WorkerProcess:
-        from typostream.streams.stack.processes import die_with_parent
-
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 — closed in wait()/stop()
-        self.process = subprocess.Popen(
+        """Spawn the worker; it gets SIGTERM from the kernel if this process dies (no orphans)."""
+        self.process = spawn(
             [sys.executable, "-m", "typostream.streams.cli", "worker"],
+            self.log_path,
+            die_with_parent=True,
             env=settings_env(self.settings),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
         )
         return self
 
@@ -97,9 +93,6 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-        if self._log:
-            self._log.close()
-            self._log = None
         return self.process.returncode
 
     def kill(self) -> int | None:

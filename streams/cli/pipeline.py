@@ -16,7 +16,9 @@ from typostream.streams.config import Settings
 
 console = Console(stderr=True)
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="State directory (env TYPOSTREAM_DATA_DIR).")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="State directory (env TYPOSTREAM_DATA_DIR).")
+]
 Kafka = Annotated[str | None, typer.Option("--kafka", help="Kafka bootstrap servers host:port[,host:port].")]
 Redis = Annotated[str | None, typer.Option("--redis", help="Redis URL.")]
 ClickHouse = Annotated[
@@ -57,7 +59,9 @@ def worker(
     clickhouse: ClickHouse = None,
     partitions: Partitions = None,
     log_level: LogLevel = None,
-    web_port: Annotated[int | None, typer.Option("--web-port", help="HTTP port for /metrics and the API.")] = None,
+    web_port: Annotated[
+        int | None, typer.Option("--web-port", help="HTTP port for /metrics and the API.")
+    ] = None,
     watchlist: Annotated[Path | None, typer.Option("--watchlist", exists=True, dir_okay=False)] = None,
     allowlist: Annotated[Path | None, typer.Option("--allowlist", exists=True, dir_okay=False)] = None,
 ) -> None:
@@ -65,16 +69,21 @@ def worker(
     from typostream.streams.worker import run_worker
 
     settings = load_settings(
-        data_dir, kafka, redis, clickhouse, partitions, log_level,
-        web_port=web_port, watchlist_file=watchlist, allowlist_file=allowlist,
+        data_dir,
+        kafka,
+        redis,
+        clickhouse,
+        partitions,
+        log_level,
+        web_port=web_port,
+        watchlist_file=watchlist,
+        allowlist_file=allowlist,
     )
     run_worker(settings)
 
 
 @cli.command()
-def topics(
-    data_dir: DataDir = None, kafka: Kafka = None, partitions: Partitions = None
-) -> None:
+def topics(data_dir: DataDir = None, kafka: Kafka = None, partitions: Partitions = None) -> None:
     """Create every typostream topic (idempotent) with the configured partition count."""
     from typostream.streams.topics import ensure_topics
 
@@ -88,7 +97,9 @@ def topics(
 
 @cli.command()
 def produce(
-    file: Annotated[Path, typer.Option("--file", "-f", help="JSON Lines file (.jsonl or .jsonl.gz), one event per line.")],
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="JSON Lines file (.jsonl or .jsonl.gz), one event per line.")
+    ],
     data_dir: DataDir = None,
     kafka: Kafka = None,
     topic: Annotated[str | None, typer.Option("--topic", help="Defaults to the input topic.")] = None,
@@ -113,14 +124,18 @@ def demo(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Keep the demo's state here (default: a temp dir).")
     ] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="Events to replay (default: bundled sample).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Events to replay (default: bundled sample).")
+    ] = None,
     partitions: Partitions = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for processing.")] = 300.0,
 ) -> None:
     """Bring up the embedded stack, run a worker, replay the sample feed, print a summary, tear down."""
     from typostream.streams.demo import run_demo
 
-    code = run_demo(data_dir=data_dir, events_file=file, partitions=partitions, timeout_s=timeout, console=console)
+    code = run_demo(
+        data_dir=data_dir, events_file=file, partitions=partitions, timeout_s=timeout, console=console
+    )
     raise typer.Exit(code)
 
 

@@ -41,7 +41,9 @@ def validator(name: str) -> Draft202012Validator:
 @pytest.fixture
 def event() -> dict:
     raw = b'{"name":"expresss","version":"1.0.0","created_date":"2026-11-25T10:00:00Z","type":"npm"}'
-    return event_message(parse_publish(raw, 1 << 16), partition=1, offset=42, received_at="2026-11-25T10:00:01Z")
+    return event_message(
+        parse_publish(raw, 1 << 16), partition=1, offset=42, received_at="2026-11-25T10:00:01Z"
+    )
 
 
 def test_event_and_analysed_messages_match_schema(event: dict) -> None:
@@ -82,7 +84,7 @@ def test_dead_letter_keeps_original_bytes() -> None:
 def test_risk_score_keeps_severity_order() -> None:
     assert risk_score(1.0, "low") <= risk_score(0.0, "medium") + 25
     assert risk_score(0.1, "critical") > risk_score(1.0, "medium")
-    assert 0 <= risk_score(0.0, "low") and risk_score(1.0, "critical") == 100
+    assert risk_score(0.0, "low") >= 0 and risk_score(1.0, "critical") == 100
     assert max_severity(["low", "critical", "medium"]) == "critical"
     assert max_severity([]) == ""
 
@@ -90,7 +92,9 @@ def test_risk_score_keeps_severity_order() -> None:
 def test_package_state_folds_versions(event: dict) -> None:
     first = update_package_state(None, event)
     assert first["versions_seen"] == ["1.0.0"] and first["last_threat"] is None
-    second = update_package_state(first, {**event, "version": "1.0.1", "created_date": "2026-11-26T00:00:00.000Z"})
+    second = update_package_state(
+        first, {**event, "version": "1.0.1", "created_date": "2026-11-26T00:00:00.000Z"}
+    )
     assert second["versions_seen"] == ["1.0.0", "1.0.1"]
     assert second["first_seen"] == event["created_date"]
     assert second["last_version"] == "1.0.1"

@@ -1,4 +1,4 @@
-"""``Settings``: env parsing, precedence (defaults < env < stack state < overrides), masking."""
+"""``Settings``: env parsing, precedence (defaults < stack state < env < overrides), masking."""
 
 from __future__ import annotations
 
@@ -71,11 +71,11 @@ def test_stack_state_beats_defaults(tmp_path: Path, fake_stack: dict[str, str]) 
     assert settings.clickhouse_dsn == fake_stack["clickhouse_dsn"]
 
 
-def test_precedence_env_then_stack_state_then_overrides(tmp_path: Path, fake_stack: dict[str, str]) -> None:
+def test_precedence_stack_state_then_env_then_overrides(tmp_path: Path, fake_stack: dict[str, str]) -> None:
     env = {"TYPOSTREAM_KAFKA_BOOTSTRAP": "env-kafka:9092", "TYPOSTREAM_REDIS_URL": "redis://env:6379/0"}
     settings = Settings.from_env(environ=env, data_dir=tmp_path, redis_url="redis://flag:6379/0")
-    assert settings.kafka_bootstrap == fake_stack["kafka_bootstrap"]  # state > env
-    assert settings.redis_url == "redis://flag:6379/0"  # override > state > env
+    assert settings.kafka_bootstrap == "env-kafka:9092"  # explicit env > discovered stack state
+    assert settings.redis_url == "redis://flag:6379/0"  # override > env > state
     assert settings.clickhouse_dsn == fake_stack["clickhouse_dsn"]
 
 
