@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_snapshot(npm, args.out / "npm.tsv.gz")
     write_snapshot(pypi, args.out / "pypi.tsv.gz")
-    print(f"npm: {len(npm)} names (min {npm[-1][1]} downloads/month); pypi: {len(pypi)} names", file=sys.stderr)
+    print(
+        f"npm: {len(npm)} names (min {npm[-1][1]} downloads/month); pypi: {len(pypi)} names", file=sys.stderr
+    )
     return 0
 
 

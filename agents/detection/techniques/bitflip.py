@@ -1,0 +1,48 @@
+"""Bit flip: one character differs from the target's by a single bit (``buffe2-xor``: ``r``^0x40)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from typostream.agents.detection.index import Target
+from typostream.agents.detection.names import NameForms
+from typostream.agents.detection.techniques.base import Match, Severity, Technique, string_pairs
+from typostream.agents.detection.techniques.substitution import substituted_index
+from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST
+
+__all__ = ["BitFlip", "bitflip_index", "bitflips"]
+
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def bitflips(char: str) -> list[str]:
+    """Valid package-name characters one bit away from ``char``."""
+    code = ord(char)
+    return [chr(code ^ (1 << b)) for b in range(8) if chr(code ^ (1 << b)) in NAME_CHARS]
+
+
+def bitflip_index(squat: str, target: str) -> int | None:
+    """Index of the single character that differs by exactly one bit, or None."""
+    i = substituted_index(squat, target)
+    if i is None:
+        return None
+    xor = ord(squat[i]) ^ ord(target[i])
+    return i if xor & (xor - 1) == 0 else None
+
+
+class BitFlip(Technique):
+    id = "typosquat.bitflip"
+    description = "One character differs from a protected name's by a single flipped bit."
+    severity: ClassVar[Severity] = "medium"
+    confidence = 0.68
+    min_len = MIN_TYPO_LEN
+    min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
+
+    def match(self, query: NameForms, target: Target) -> Match | None:
+        for squat, name in string_pairs(query, target.forms):
+            i = bitflip_index(squat, name)
+            if i is not None:
+                return Match(
+                    f"flips one bit of '{name[i]}' to '{squat[i]}' at position {i + 1}", self.confidence
+                )
+        return None

@@ -1,0 +1,88 @@
+"""Affixes and combosquats: ``py``/``python``, ``node-``/``-js``, ``-dev``, ``-lib``, digits, versions.
+
+``affix_cores`` strips the known affixes from a name and returns the cores left; a core equal to,
+or one edit away from, a protected name is a combosquat (``nodemailer-js``, ``node-opensl``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from rapidfuzz.distance import DamerauLevenshtein
+
+from typostream.agents.detection.index import Target
+from typostream.agents.detection.names import NameForms, fold, squash, tokens
+from typostream.agents.detection.techniques.base import Match, Severity, Technique
+from typostream.agents.detection.tunables import (
+    AFFIX_WORDS,
+    FUSED_PREFIXES,
+    FUSED_SUFFIXES,
+    MIN_CORE_LEN,
+    MIN_CORE_LEN_WATCHLIST,
+    VERSION_SUFFIX,
+)
+
+__all__ = ["Combosquat", "affix_cores"]
+
+_VERSION = re.compile(VERSION_SUFFIX)
+
+
+def affix_cores(key: str) -> list[tuple[str, str]]:
+    """``(core, affix)`` pairs for every known affix stripped from ``key`` (squashed cores)."""
+    out: list[tuple[str, str]] = []
+    words = tokens(key)
+    if len(words) >= 2:
+        first, last = words[0] in AFFIX_WORDS, words[-1] in AFFIX_WORDS
+        if first:
+            out.append(("".join(words[1:]), f"prefix '{words[0]}'"))
+        if last:
+            out.append(("".join(words[:-1]), f"suffix '{words[-1]}'"))
+        if first and last and len(words) >= 3:
+            out.append(("".join(words[1:-1]), f"prefix '{words[0]}' and suffix '{words[-1]}'"))
+    flat = squash(key)
+    if flat.startswith(FUSED_PREFIXES):
+        for prefix in FUSED_PREFIXES:
+            if flat.startswith(prefix) and (len(words) < 2 or words[0] != prefix):
+                out.append((flat[len(prefix) :], f"prefix '{prefix}'"))
+                break
+    if flat.endswith(FUSED_SUFFIXES):
+        for suffix in FUSED_SUFFIXES:
+            if flat.endswith(suffix) and (len(words) < 2 or words[-1] != suffix):
+                out.append((flat[: -len(suffix)], f"suffix '{suffix}'"))
+                break
+    if key[-1:].isdigit():
+        m = _VERSION.search(key)
+        if m and m.start() > 0:
+            out.append((squash(key[: m.start()]), f"version suffix '{m.group(0)}'"))
+    return [(core, affix) for core, affix in out if len(core) >= MIN_CORE_LEN_WATCHLIST]
+
+
+class Combosquat(Technique):
+    id = "typosquat.combosquat"
+    description = (
+        "A protected name (possibly misspelt) with an affix such as py-, node-, -js, -dev or a version."
+    )
+    severity: ClassVar[Severity] = "medium"
+    confidence = 0.7
+    min_len = MIN_CORE_LEN
+    min_len_watchlist = MIN_CORE_LEN_WATCHLIST
+
+    def match(self, query: NameForms, target: Target) -> Match | None:
+        if query.scope is not None:
+            return None
+        want = target.forms.skeleton
+        best: Match | None = None
+        for core, affix in affix_cores(query.key):
+            folded = fold(core)
+            if folded == want:
+                return Match(f"adds {affix} to '{target.forms.key}'", self.confidence, 0)
+            if (
+                best is None
+                and len(want) >= self.min_len + 1
+                and DamerauLevenshtein.distance(folded, want, score_cutoff=1) <= 1
+            ):
+                best = Match(
+                    f"adds {affix} to a misspelling of '{target.forms.key}'", self.confidence - 0.1, 1
+                )
+        return best

@@ -1,0 +1,34 @@
+"""Insertion: one extra character added to the target (``colour-string`` for ``color-string``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from typostream.agents.detection.index import Target
+from typostream.agents.detection.names import NameForms
+from typostream.agents.detection.techniques.base import Match, Severity, Technique, string_pairs
+from typostream.agents.detection.techniques.omission import omitted_index
+from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST
+
+__all__ = ["Insertion", "inserted_index"]
+
+
+def inserted_index(squat: str, target: str) -> int | None:
+    """Index in ``squat`` of the one extra character, or None."""
+    return omitted_index(target, squat)
+
+
+class Insertion(Technique):
+    id = "typosquat.insertion"
+    description = "One extra character is inserted into a protected name."
+    severity: ClassVar[Severity] = "medium"
+    confidence = 0.66
+    min_len = MIN_TYPO_LEN
+    min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
+
+    def match(self, query: NameForms, target: Target) -> Match | None:
+        for squat, name in string_pairs(query, target.forms):
+            i = inserted_index(squat, name)
+            if i is not None:
+                return Match(f"inserts '{squat[i]}' at position {i + 1}", self.confidence)
+        return None

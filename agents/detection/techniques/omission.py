@@ -1,0 +1,38 @@
+"""Omission: one character of the target left out (``reqest`` for ``request``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from typostream.agents.detection.index import Target
+from typostream.agents.detection.names import NameForms
+from typostream.agents.detection.techniques.base import Match, Severity, Technique, string_pairs
+from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST
+
+__all__ = ["Omission", "omitted_index"]
+
+
+def omitted_index(squat: str, target: str) -> int | None:
+    """Index of the target character left out, or None if ``squat`` is not ``target`` minus one char."""
+    if len(squat) != len(target) - 1:
+        return None
+    i = 0
+    while i < len(squat) and squat[i] == target[i]:
+        i += 1
+    return i if squat[i:] == target[i + 1 :] else None
+
+
+class Omission(Technique):
+    id = "typosquat.omission"
+    description = "One character of a protected name is omitted."
+    severity: ClassVar[Severity] = "medium"
+    confidence = 0.72
+    min_len = MIN_TYPO_LEN
+    min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
+
+    def match(self, query: NameForms, target: Target) -> Match | None:
+        for squat, name in string_pairs(query, target.forms):
+            i = omitted_index(squat, name)
+            if i is not None:
+                return Match(f"omits '{name[i]}' at position {i + 1}", self.confidence)
+        return None

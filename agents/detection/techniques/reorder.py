@@ -1,0 +1,31 @@
+"""Word reordering: the target's words in another order (``parser-body`` for ``body-parser``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from typostream.agents.detection.index import Target, word_key
+from typostream.agents.detection.names import NameForms, tokens
+from typostream.agents.detection.techniques.base import Match, Severity, Technique
+
+__all__ = ["Reorder", "is_reordered"]
+
+
+def is_reordered(squat: str, target: str) -> bool:
+    """True when both names have the same words in a different order."""
+    key = word_key(squat)
+    return key is not None and key == word_key(target) and tokens(squat) != tokens(target)
+
+
+class Reorder(Technique):
+    id = "typosquat.reorder"
+    description = "The words of a protected name appear in a different order."
+    severity: ClassVar[Severity] = "medium"
+    confidence = 0.7
+    min_len = 5
+    min_len_watchlist = 3
+
+    def match(self, query: NameForms, target: Target) -> Match | None:
+        if not is_reordered(query.key, target.forms.key):
+            return None
+        return Match(f"reorders the words of '{target.forms.key}'", self.confidence, 0)

@@ -1,0 +1,32 @@
+"""Separator changes: ``-``, ``_``, ``.`` swapped, added or dropped (``babelcli`` for ``babel-cli``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from typostream.agents.detection.index import Target
+from typostream.agents.detection.names import NameForms, squash
+from typostream.agents.detection.techniques.base import Match, Severity, Technique
+from typostream.agents.detection.tunables import MIN_SEPARATOR_LEN
+
+__all__ = ["Separator", "is_separator_change"]
+
+
+def is_separator_change(squat: str, target: str) -> bool:
+    """True when the names differ only in separators."""
+    return squat != target and squash(squat) == squash(target)
+
+
+class Separator(Technique):
+    id = "typosquat.separator"
+    description = "Separators (-, _, .) of a protected name are changed, added or removed."
+    severity: ClassVar[Severity] = "medium"
+    confidence = 0.74
+    min_len = MIN_SEPARATOR_LEN
+    min_len_watchlist = 2
+
+    def match(self, query: NameForms, target: Target) -> Match | None:
+        t = target.forms
+        if query.scope != t.scope or not is_separator_change(query.key, t.key):
+            return None
+        return Match(f"changes separators of '{t.key}' to '{query.key}'", self.confidence, 0)

@@ -1,0 +1,51 @@
+"""Substitution: one character replaced, weighted by QWERTY adjacency (``reqyest`` for ``request``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from typostream.agents.detection.index import Target
+from typostream.agents.detection.names import NameForms
+from typostream.agents.detection.techniques.base import Match, Severity, Technique, string_pairs
+from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST, QWERTY_NEIGHBOURS
+
+__all__ = ["Substitution", "keyboard_adjacent", "substituted_index"]
+
+ADJACENT_CONFIDENCE = 0.78
+OTHER_CONFIDENCE = 0.6
+
+
+def substituted_index(squat: str, target: str) -> int | None:
+    """Index of the single differing character of two equal-length names, or None."""
+    if len(squat) != len(target) or squat == target:
+        return None
+    i = 0
+    while squat[i] == target[i]:
+        i += 1
+    return i if squat[i + 1 :] == target[i + 1 :] else None
+
+
+def keyboard_adjacent(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` are neighbours on a QWERTY keyboard."""
+    return b in QWERTY_NEIGHBOURS.get(a, ())
+
+
+class Substitution(Technique):
+    id = "typosquat.substitution"
+    description = "One character of a protected name is replaced (a neighbouring key scores higher)."
+    severity: ClassVar[Severity] = "medium"
+    confidence = ADJACENT_CONFIDENCE
+    min_len = MIN_TYPO_LEN
+    min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
+
+    def match(self, query: NameForms, target: Target) -> Match | None:
+        for squat, name in string_pairs(query, target.forms):
+            i = substituted_index(squat, name)
+            if i is not None:
+                adjacent = keyboard_adjacent(name[i], squat[i])
+                how = "neighbouring key " if adjacent else ""
+                return Match(
+                    f"replaces '{name[i]}' with {how}'{squat[i]}' at position {i + 1}",
+                    ADJACENT_CONFIDENCE if adjacent else OTHER_CONFIDENCE,
+                )
+        return None

@@ -1,0 +1,123 @@
+"""Every knob of the detection engine, as data: keyboard, affixes, confusables extras, thresholds.
+
+Change behaviour here, not in the techniques. Values were tuned on technique families of the dev set
+(``benchmarks/quality.py``), not on its names.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+REGISTRIES: Final = ("npm", "pypi", "rubygems")
+"""Registries accepted by the detector. ``rubygems`` has no bundled popular index (watchlist only)."""
+
+SNAPSHOT_FILES: Final = MappingProxyType({"npm": "npm.tsv.gz", "pypi": "pypi.tsv.gz"})
+
+SEPARATORS: Final = "-_."
+"""Characters treated as word separators (npm scopes' ``@`` and ``/`` are squashed too)."""
+
+# --- keyboard -------------------------------------------------------------------------------
+QWERTY_ROWS: Final = ("1234567890-", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+QWERTY_OFFSETS: Final = (0.0, 0.5, 0.75, 1.25)
+"""Horizontal stagger of each row, in key widths."""
+
+
+def _adjacency(rows: tuple[str, ...], offsets: tuple[float, ...]) -> dict[str, frozenset[str]]:
+    pos = {ch: (r, c + offsets[r]) for r, row in enumerate(rows) for c, ch in enumerate(row)}
+    near: dict[str, frozenset[str]] = {}
+    for ch, (r, x) in pos.items():
+        near[ch] = frozenset(
+            o
+            for o, (r2, x2) in pos.items()
+            if o != ch
+            and abs(r - r2) <= 1
+            and abs(x - x2) < 1 + (r == r2)
+            and not (r == r2 and abs(x - x2) > 1)
+        )
+    return near
+
+
+QWERTY_NEIGHBOURS: Final = MappingProxyType(_adjacency(QWERTY_ROWS, QWERTY_OFFSETS))
+
+# --- confusables ----------------------------------------------------------------------------
+# The Unicode confusables table (``confusable-homoglyphs``) supplies the bulk; these are the ASCII
+# look-alikes it does not fold by itself, and the multi-letter look-alikes.
+ASCII_FOLDS: Final = MappingProxyType({"0": "o", "1": "l", "i": "l", "|": "l"})
+SEQUENCE_FOLDS: Final = (("rn", "m"), ("vv", "w"))
+
+# --- affixes / combosquats -------------------------------------------------------------------
+AFFIX_WORDS: Final = frozenset(
+    {
+        "js",
+        "node",
+        "nodejs",
+        "py",
+        "python",
+        "python3",
+        "py3",
+        "lib",
+        "dev",
+        "cli",
+        "api",
+        "sdk",
+        "http",
+        "client",
+        "core",
+        "utils",
+        "util",
+        "tools",
+        "plugin",
+        "pkg",
+        "package",
+        "module",
+        "official",
+        "latest",
+        "ruby",
+        "rb",
+        "io",
+        "ts",
+        "new",
+        "fixed",
+        "next",
+        "beta",
+    }
+)
+"""Words added before or after a real name by combosquats (``requests-py``, ``node-openssl``)."""
+
+FUSED_PREFIXES: Final = ("python", "nodejs", "node", "py")
+"""Affixes also recognised when glued on without a separator (``nodesass``, ``pyrequests``)."""
+FUSED_SUFFIXES: Final = ("nodejs", "python", "js", "py")
+"""As FUSED_PREFIXES, at the end (``mysqljs``)."""
+
+VERSION_SUFFIX: Final = r"(?:[-_.]?v?\d+(?:[-_.]\d+)*)$"
+"""Trailing digits or a version (``lodash4``, ``requests-2.31``)."""
+
+MIN_CORE_LEN: Final = 4
+"""An affix-stripped core shorter than this is never matched against popular names."""
+MIN_CORE_LEN_WATCHLIST: Final = 3
+
+# --- thresholds ------------------------------------------------------------------------------
+MIN_TYPO_LEN: Final = 5
+"""Squashed target length below which single-edit typos of *popular* names are not flagged."""
+MIN_TYPO_LEN_WATCHLIST: Final = 3
+"""Same, for watchlisted names (the user asked for them to be protected)."""
+MIN_TRANSPOSE_LEN: Final = 4
+"""Transpositions and repetitions keep every letter, so they are trusted on shorter names."""
+MIN_SEPARATOR_LEN: Final = 4
+MIN_REORDER_TOKENS: Final = 2
+
+SEVERITY_THRESHOLDS: Final = (("critical", 0.9), ("high", 0.75), ("medium", 0.55), ("low", 0.0))
+"""Severity is the first band whose floor the score reaches."""
+MALICIOUS_SCORE: Final = 0.9
+"""A threat scoring at least this makes the verdict ``malicious`` (else ``suspicious``)."""
+MIN_REPORT_SCORE: Final = 0.35
+"""Threats scoring below this are dropped as noise."""
+
+TOP_RANK_BONUS: Final = ((100, 0.12), (1_000, 0.08), (5_000, 0.04), (20_000, 0.0))
+"""Score bonus by target popularity rank (first band whose rank bound contains the target)."""
+WATCHLIST_BONUS: Final = 0.1
+SHORT_NAME_PENALTY: Final = 0.04
+"""Per character below 8 of the squashed target: short names are more often coincidences."""
