@@ -24,11 +24,13 @@ from typostream.streams.config import Settings
 from typostream.streams.pipeline import Pipeline
 from typostream.streams.tables import declare_tables
 from typostream.streams.topics import declare_topics
+from typostream.streams.transport import register_transport
 
 
 def build_app(settings: Settings, detector: Detector | None = None) -> Pipeline:
     """A ready-to-run worker app for ``settings``; nothing connects until the worker starts."""
     register_codecs()
+    register_transport()
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,

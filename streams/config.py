@@ -58,8 +58,10 @@ class Settings:
     sink_batch_size: int = 2000
     sink_batch_seconds: float = 0.5
     # Tansu answers ListOffsets(latest) with the last batch's base offset + 1, which breaks
-    # table recovery; unbatched producing keeps changelog offsets exact (see infra notes).
-    unbatched_producer: bool = True
+    # table recovery. Default fix: take end offsets from a fetch's high watermark (keeps
+    # batching). Fallback: unbatched producing keeps changelog offsets exact but is slow.
+    highwater_from_fetch: bool = True
+    unbatched_producer: bool = False
     watchlist_file: Path | None = None
     allowlist_file: Path | None = None
     log_level: str = "WARNING"
@@ -67,9 +69,12 @@ class Settings:
 
     @property
     def kafka_url(self) -> str:
-        """Faust wants ``kafka://host:port[;host:port]``."""
+        """Faust's broker URL: ``<scheme>://host:port[;host:port]``; the scheme picks the transport."""
+        from typostream.streams.transport import SCHEME
+
+        scheme = SCHEME if self.highwater_from_fetch else "kafka"
         servers = [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]
-        return ";".join(f"kafka://{s.removeprefix('kafka://')}" for s in servers)
+        return ";".join(f"{scheme}://{s.removeprefix('kafka://')}" for s in servers)
 
     @property
     def chdb_path(self) -> Path:
