@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+
 from typostream.schemas import clickhouse_ddl
 from typostream.streams.config import mask_url
 

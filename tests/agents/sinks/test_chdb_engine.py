@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from typostream.agents.sinks import ClickHouseConnectError, ClickHouseSink
 
 
