@@ -12,7 +12,7 @@ from typing import Any
 
 from typostream.agents.detection.exceptions import NameListError
 from typostream.agents.detection.index import CandidateIndex, Target
-from typostream.agents.detection.names import NameForms, check_registry, normalize, skeleton
+from typostream.agents.detection.names import NameForms, check_registry, normalize
 from typostream.agents.detection.popular import load_popular
 from typostream.agents.detection.scoring import Verdict, score, severity_for, verdict_for
 from typostream.agents.detection.techniques import DEPENDENCY_CONFUSION, TYPOSQUAT_TECHNIQUES, Technique
@@ -153,7 +153,7 @@ class Detector:
         return self._indexes[check_registry(registry)]
 
     def scan(self, name: str, registry: str) -> ScanResult:
-        """Scan one name; raise :class:`UnknownRegistryError` for a registry not in ``tunables.REGISTRIES``."""
+        """Scan one name; raise :class:`UnknownRegistryError` for a registry not in ``REGISTRIES``."""
         reg = check_registry(registry)
         index = self._indexes[reg]
         query = NameForms.of(name, reg)
@@ -169,17 +169,17 @@ class Detector:
             if match is not None:
                 threats.append(self._threat(DEPENDENCY_CONFUSION, match.detail, match, exact, query, reg))
                 critical = True
-        candidates = {t.forms.key: t for t in index.near(query.skeleton)}
+        candidates = {t.forms.key: t for t in index.near(query)}
         for target in index.reordered(query.key):
             candidates[target.forms.key] = target
         if query.scope is None:
             for core, _ in affix_cores(query.key):
-                for target in index.near(skeleton(core)):
+                for target in index.near(NameForms.of(core, reg)):
                     candidates[target.forms.key] = target
         candidates.pop(query.key, None)
         for target in candidates.values():
-            if query.scope is not None and target.forms.scope == query.scope:
-                continue  # only the scope's owner can publish there
+            if query.scope is not None and target.forms.scope in (query.scope, None):
+                continue  # only the scope's owner publishes there; @types/x is no squat of x
             threat = self._best(query, target, reg)
             if threat is not None:
                 threats.append(threat)
@@ -192,7 +192,7 @@ class Detector:
     def _best(self, query: NameForms, target: Target, registry: str) -> Threat | None:
         best: Threat | None = None
         for technique in TYPOSQUAT_TECHNIQUES:
-            if not technique.applies(target):
+            if (query.scope is not None and not technique.scoped_queries) or not technique.applies(target):
                 continue
             match = technique.match(query, target)
             if match is None:

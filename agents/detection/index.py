@@ -3,7 +3,8 @@
 A scan never walks the name list. It looks the scanned name's forms up in a few dicts:
 
 * ``by_skeleton``: squashed + confusable-folded form (separator, homoglyph, npm scope changes);
-* ``by_deletion``: every one-character deletion of each skeleton (symmetric-deletion neighbourhood:
+* ``by_folded``/``by_deletion``: the folded form (no sequence folds) and every one-character
+  deletion of it (symmetric-deletion neighbourhood:
   probing the query's skeleton and its own deletions finds every target within one edit,
   including transpositions);
 * ``by_words``: the sorted words of multi-word names (word reordering).
@@ -61,6 +62,7 @@ class CandidateIndex:
     registry: str
     by_key: dict[str, Target] = field(default_factory=dict)
     by_skeleton: dict[str, list[Target]] = field(default_factory=dict)
+    by_folded: dict[str, list[Target]] = field(default_factory=dict)
     by_deletion: dict[str, list[Target]] = field(default_factory=dict)
     by_words: dict[str, list[Target]] = field(default_factory=dict)
     scopes: frozenset[str] = frozenset()
@@ -75,21 +77,23 @@ class CandidateIndex:
             elif target.watched and not previous.watched:
                 by_key[target.forms.key] = Target(previous.forms, previous.rank, previous.popularity, True)
         by_skeleton: dict[str, list[Target]] = {}
+        by_folded: dict[str, list[Target]] = {}
         by_deletion: dict[str, list[Target]] = {}
         by_words: dict[str, list[Target]] = {}
         scopes: set[str] = set()
         for target in by_key.values():
-            skel = target.forms.skeleton
-            by_skeleton.setdefault(skel, []).append(target)
-            if len(skel) >= min_deletion_len:
-                for variant in set(deletions(skel)):
+            by_skeleton.setdefault(target.forms.skeleton, []).append(target)
+            folded = target.forms.folded
+            by_folded.setdefault(folded, []).append(target)
+            if len(folded) >= min_deletion_len:
+                for variant in set(deletions(folded)):
                     by_deletion.setdefault(variant, []).append(target)
             words = word_key(target.forms.key)
             if words is not None:
                 by_words.setdefault(words, []).append(target)
             if target.forms.scope:
                 scopes.add(target.forms.scope)
-        return cls(registry, by_key, by_skeleton, by_deletion, by_words, frozenset(scopes))
+        return cls(registry, by_key, by_skeleton, by_folded, by_deletion, by_words, frozenset(scopes))
 
     def __len__(self) -> int:
         return len(self.by_key)
@@ -97,14 +101,14 @@ class CandidateIndex:
     def exact(self, key: str) -> Target | None:
         return self.by_key.get(key)
 
-    def near(self, skel: str) -> list[Target]:
-        """Targets whose skeleton is equal to ``skel`` or within one edit of it (unverified)."""
-        variants = deletions(skel)
-        variants.append(skel)
-        found: list[Target] = []
+    def near(self, forms: NameForms) -> list[Target]:
+        """Targets with the same skeleton, or within one edit of the folded form (unverified)."""
+        found: list[Target] = list(self.by_skeleton.get(forms.skeleton, _EMPTY))
+        variants = deletions(forms.folded)
+        variants.append(forms.folded)
         # C-level set intersections: a name with no neighbour costs no Python-level loop.
-        for hit in self.by_skeleton.keys() & variants:
-            found.extend(self.by_skeleton[hit])
+        for hit in self.by_folded.keys() & variants:
+            found.extend(self.by_folded[hit])
         for hit in self.by_deletion.keys() & variants:
             found.extend(self.by_deletion[hit])
         return found

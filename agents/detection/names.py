@@ -18,6 +18,7 @@ from typostream.agents.detection.tunables import ASCII_FOLDS, REGISTRIES, SEPARA
 
 __all__ = [
     "NameForms",
+    "char_fold",
     "check_registry",
     "fold",
     "normalize",
@@ -114,6 +115,17 @@ def fold(text: str) -> str:
     return _fold_sequences(unicodedata.normalize("NFKC", text).translate(_fold_table()).lower())
 
 
+def char_fold(key: str) -> str:
+    """Squashed form with single look-alike characters folded (no ``rn``/``vv`` sequences).
+
+    The deletion neighbourhood is built on this form: sequence folds change the length and would
+    break one-edit neighbours (``colorname`` would become ``colomame``).
+    """
+    if key.isascii():
+        return key.encode().translate(_ascii_fold_bytes(), _SQUASH_BYTES).decode()
+    return unicodedata.normalize("NFKC", squash(key)).translate(_fold_table()).lower()
+
+
 def skeleton(key: str) -> str:
     """Squashed and folded form: the canonical key under separator and confusable changes."""
     if key.isascii():
@@ -130,9 +142,11 @@ class NameForms(NamedTuple):
     bare: str
     squashed: str
     skeleton: str
+    folded: str
 
     @classmethod
     def of(cls, name: str, registry: str) -> NameForms:
         key = normalize(name, registry)
         scope, bare = split_scope(key) if registry == "npm" else (None, key)
-        return cls(name, key, scope, bare, squash(key), skeleton(key))
+        folded = char_fold(key)
+        return cls(name, key, scope, bare, squash(key), _fold_sequences(folded), folded)

@@ -60,29 +60,14 @@ AFFIX_WORDS: Final = frozenset(
         "py3",
         "lib",
         "dev",
-        "cli",
-        "api",
-        "sdk",
-        "http",
-        "client",
-        "core",
-        "utils",
-        "util",
-        "tools",
-        "plugin",
-        "pkg",
-        "package",
-        "module",
         "official",
         "latest",
         "ruby",
         "rb",
         "io",
         "ts",
-        "new",
-        "fixed",
-        "next",
-        "beta",
+        "http",
+        "pkg",
     }
 )
 """Words added before or after a real name by combosquats (``requests-py``, ``node-openssl``)."""
@@ -95,18 +80,18 @@ FUSED_SUFFIXES: Final = ("nodejs", "python", "js", "py")
 VERSION_SUFFIX: Final = r"(?:[-_.]?v?\d+(?:[-_.]\d+)*)$"
 """Trailing digits or a version (``lodash4``, ``requests-2.31``)."""
 
-MIN_CORE_LEN: Final = 4
+MIN_CORE_LEN: Final = 5
 """An affix-stripped core shorter than this is never matched against popular names."""
 MIN_CORE_LEN_WATCHLIST: Final = 3
 
 # --- thresholds ------------------------------------------------------------------------------
-MIN_TYPO_LEN: Final = 5
+MIN_TYPO_LEN: Final = 6
 """Squashed target length below which single-edit typos of *popular* names are not flagged."""
 MIN_TYPO_LEN_WATCHLIST: Final = 3
 """Same, for watchlisted names (the user asked for them to be protected)."""
-MIN_TRANSPOSE_LEN: Final = 4
+MIN_TRANSPOSE_LEN: Final = 6
 """Transpositions and repetitions keep every letter, so they are trusted on shorter names."""
-MIN_SEPARATOR_LEN: Final = 4
+MIN_SEPARATOR_LEN: Final = 5
 MIN_REORDER_TOKENS: Final = 2
 
 SEVERITY_THRESHOLDS: Final = (("critical", 0.9), ("high", 0.75), ("medium", 0.55), ("low", 0.0))
@@ -121,3 +106,13 @@ TOP_RANK_BONUS: Final = ((100, 0.12), (1_000, 0.08), (5_000, 0.04), (20_000, 0.0
 WATCHLIST_BONUS: Final = 0.1
 SHORT_NAME_PENALTY: Final = 0.04
 """Per character below 8 of the squashed target: short names are more often coincidences."""
+
+SHORT_TARGET_MAX_RANK: Final = 1_000
+"""Popular targets shorter than a technique's ``min_len`` are still protected within this rank."""
+NON_ADJACENT_MIN_LEN: Final = 8
+"""Non-neighbouring-key substitutions of popular names need at least this many characters."""
+VERSION_SUFFIX_MAX_RANK: Final = 1_000
+"""Version-suffix combosquats (``lodash4``) are flagged only for targets within this rank."""
+SCOPE_DROP_MAX_RANK: Final = 1_000
+"""Unscoped copies of scoped names (``turf-square`` for ``@turf/square``) are common legacy names:
+flag them only for targets within this rank (or watchlisted)."""

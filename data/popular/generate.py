@@ -7,7 +7,8 @@ Usage::
 Inputs are the registry download-statistics dumps:
 
 * ``npm.tsv``: ``name, version, downloads_a_month, summary``.
-* ``pypi.tsv``: ``name, version, month, rank_among_15000_most_downloaded, summary`` (rank empty when unranked).
+* ``pypi.tsv``: ``name, version, month, rank_among_15000_most_downloaded, summary``
+  (rank empty when unranked).
 
 Cut-offs (chosen so that each index holds the names worth imitating, and stays small enough to
 index in well under a second):

@@ -8,6 +8,7 @@ from typing import ClassVar, Literal, NamedTuple
 
 from typostream.agents.detection.index import Target
 from typostream.agents.detection.names import NameForms
+from typostream.agents.detection.tunables import SHORT_TARGET_MAX_RANK
 
 __all__ = ["Match", "Severity", "Technique", "string_pairs"]
 
@@ -23,16 +24,11 @@ class Match(NamedTuple):
 
 
 def string_pairs(query: NameForms, target: NameForms) -> Iterator[tuple[str, str]]:
-    """Compare raw keys, then squashed, then folded forms (each pair once)."""
-    seen: set[tuple[str, str]] = set()
-    for pair in (
-        (query.bare, target.bare) if query.scope == target.scope else (query.key, target.key),
-        (query.squashed, target.squashed),
-        (query.skeleton, target.skeleton),
-    ):
-        if pair not in seen:
-            seen.add(pair)
-            yield pair
+    """Compare raw keys, then squashed forms (folded forms are the homoglyph technique's job)."""
+    first = (query.bare, target.bare) if query.scope == target.scope else (query.key, target.key)
+    yield first
+    if (query.squashed, target.squashed) != first:
+        yield query.squashed, target.squashed
 
 
 class Technique(ABC):
@@ -44,8 +40,12 @@ class Technique(ABC):
     confidence: ClassVar[float] = 0.7
     min_len: ClassVar[int] = 5
     """Shortest target skeleton this technique flags for popular names."""
+    min_len_top: ClassVar[int] = 4
+    """Shortest target skeleton flagged when the target is among the SHORT_TARGET_MAX_RANK most popular."""
     min_len_watchlist: ClassVar[int] = 3
     """Same, for watchlisted names."""
+    scoped_queries: ClassVar[bool] = False
+    """Whether the technique compares scoped (``@scope/x``) names at all (only its owner publishes there)."""
 
     @property
     def type(self) -> str:
@@ -56,8 +56,13 @@ class Technique(ABC):
         return self.id.split(".", 1)[1]
 
     def applies(self, target: Target) -> bool:
-        limit = self.min_len_watchlist if target.watched else self.min_len
-        return len(target.forms.skeleton) >= limit
+        """Length-aware gate: short names need a watchlist entry or a very popular target."""
+        length = len(target.forms.skeleton)
+        if target.watched and length >= self.min_len_watchlist:
+            return True
+        if not target.popular:
+            return False
+        return length >= self.min_len or (length >= self.min_len_top and target.rank <= SHORT_TARGET_MAX_RANK)
 
     @abstractmethod
     def match(self, query: NameForms, target: Target) -> Match | None:

@@ -35,13 +35,14 @@ class BitFlip(Technique):
     description = "One character differs from a protected name's by a single flipped bit."
     severity: ClassVar[Severity] = "medium"
     confidence = 0.68
-    min_len = MIN_TYPO_LEN
+    min_len = MIN_TYPO_LEN + 1
+    min_len_top = 5
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
 
     def match(self, query: NameForms, target: Target) -> Match | None:
         for squat, name in string_pairs(query, target.forms):
             i = bitflip_index(squat, name)
-            if i is not None:
+            if i is not None and (target.watched or not (squat[i].isdigit() and name[i].isdigit())):
                 return Match(
                     f"flips one bit of '{name[i]}' to '{squat[i]}' at position {i + 1}", self.confidence
                 )

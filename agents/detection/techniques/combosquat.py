@@ -21,6 +21,7 @@ from typostream.agents.detection.tunables import (
     MIN_CORE_LEN,
     MIN_CORE_LEN_WATCHLIST,
     VERSION_SUFFIX,
+    VERSION_SUFFIX_MAX_RANK,
 )
 
 __all__ = ["Combosquat", "affix_cores"]
@@ -66,6 +67,7 @@ class Combosquat(Technique):
     severity: ClassVar[Severity] = "medium"
     confidence = 0.7
     min_len = MIN_CORE_LEN
+    min_len_top = MIN_CORE_LEN - 1
     min_len_watchlist = MIN_CORE_LEN_WATCHLIST
 
     def match(self, query: NameForms, target: Target) -> Match | None:
@@ -74,12 +76,15 @@ class Combosquat(Technique):
         want = target.forms.skeleton
         best: Match | None = None
         for core, affix in affix_cores(query.key):
+            if affix.startswith("version") and not target.watched and target.rank > VERSION_SUFFIX_MAX_RANK:
+                continue
             folded = fold(core)
             if folded == want:
                 return Match(f"adds {affix} to '{target.forms.key}'", self.confidence, 0)
+            # affix + typo (``node-opensl``): watchlisted names only, popular ones have too many neighbours
             if (
                 best is None
-                and len(want) >= self.min_len + 1
+                and target.watched
                 and DamerauLevenshtein.distance(folded, want, score_cutoff=1) <= 1
             ):
                 best = Match(

@@ -26,8 +26,10 @@ class Homoglyph(Technique):
     description = "Look-alike characters (0/o, 1/l/i, rn/m, vv/w, Cyrillic or Greek letters) replace letters."
     severity: ClassVar[Severity] = "high"
     confidence = 0.88
-    min_len = 3
+    min_len = 4
+    min_len_top = 3
     min_len_watchlist = 2
+    scoped_queries = True
 
     def match(self, query: NameForms, target: Target) -> Match | None:
         if query.skeleton != target.forms.skeleton or query.squashed == target.forms.squashed:

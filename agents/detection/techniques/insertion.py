@@ -23,12 +23,17 @@ class Insertion(Technique):
     description = "One extra character is inserted into a protected name."
     severity: ClassVar[Severity] = "medium"
     confidence = 0.66
-    min_len = MIN_TYPO_LEN
+    min_len = MIN_TYPO_LEN + 1
+    min_len_top = MIN_TYPO_LEN
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
 
     def match(self, query: NameForms, target: Target) -> Match | None:
         for squat, name in string_pairs(query, target.forms):
             i = inserted_index(squat, name)
-            if i is not None:
-                return Match(f"inserts '{squat[i]}' at position {i + 1}", self.confidence)
+            if i is None:
+                continue
+            # prefixing/suffixing a letter or adding a digit is how legitimate names are derived
+            if not target.watched and (i == 0 or i == len(squat) - 1 or squat[i].isdigit()):
+                continue
+            return Match(f"inserts '{squat[i]}' at position {i + 1}", self.confidence)
         return None

@@ -23,7 +23,8 @@ class MultiEdit(Technique):
     description = "Two typing errors in a long protected name."
     severity: ClassVar[Severity] = "low"
     confidence = 0.58
-    min_len = 9
+    min_len = 10**6  # popular names: too many legitimate two-edit neighbours
+    min_len_top = 10**6
     min_len_watchlist = 7
 
     def match(self, query: NameForms, target: Target) -> Match | None:

@@ -28,6 +28,7 @@ class Omission(Technique):
     severity: ClassVar[Severity] = "medium"
     confidence = 0.72
     min_len = MIN_TYPO_LEN
+    min_len_top = 5
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
 
     def match(self, query: NameForms, target: Target) -> Match | None:

@@ -35,6 +35,7 @@ class Repetition(Technique):
     severity: ClassVar[Severity] = "medium"
     confidence = 0.74
     min_len = MIN_TRANSPOSE_LEN
+    min_len_top = 4
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
 
     def match(self, query: NameForms, target: Target) -> Match | None:

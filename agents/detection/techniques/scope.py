@@ -9,6 +9,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from typostream.agents.detection.index import Target
 from typostream.agents.detection.names import NameForms, fold
 from typostream.agents.detection.techniques.base import Match, Severity, Technique
+from typostream.agents.detection.tunables import SCOPE_DROP_MAX_RANK
 
 __all__ = ["ScopeConfusion", "scope_confusion"]
 
@@ -36,7 +37,10 @@ class ScopeConfusion(Technique):
     confidence = 0.8
     min_len = 4
     min_len_watchlist = 2
+    scoped_queries = True
 
     def match(self, query: NameForms, target: Target) -> Match | None:
+        if query.scope is None and not target.watched and target.rank > SCOPE_DROP_MAX_RANK:
+            return None
         detail = scope_confusion(query, target.forms)
         return None if detail is None else Match(detail, self.confidence, 0)

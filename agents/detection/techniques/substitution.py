@@ -7,7 +7,12 @@ from typing import ClassVar
 from typostream.agents.detection.index import Target
 from typostream.agents.detection.names import NameForms
 from typostream.agents.detection.techniques.base import Match, Severity, Technique, string_pairs
-from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST, QWERTY_NEIGHBOURS
+from typostream.agents.detection.tunables import (
+    MIN_TYPO_LEN,
+    MIN_TYPO_LEN_WATCHLIST,
+    NON_ADJACENT_MIN_LEN,
+    QWERTY_NEIGHBOURS,
+)
 
 __all__ = ["Substitution", "keyboard_adjacent", "substituted_index"]
 
@@ -36,16 +41,23 @@ class Substitution(Technique):
     severity: ClassVar[Severity] = "medium"
     confidence = ADJACENT_CONFIDENCE
     min_len = MIN_TYPO_LEN
+    min_len_top = 5
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
 
     def match(self, query: NameForms, target: Target) -> Match | None:
         for squat, name in string_pairs(query, target.forms):
             i = substituted_index(squat, name)
-            if i is not None:
-                adjacent = keyboard_adjacent(name[i], squat[i])
-                how = "neighbouring key " if adjacent else ""
-                return Match(
-                    f"replaces '{name[i]}' with {how}'{squat[i]}' at position {i + 1}",
-                    ADJACENT_CONFIDENCE if adjacent else OTHER_CONFIDENCE,
-                )
+            if i is None:
+                continue
+            adjacent = keyboard_adjacent(name[i], squat[i])
+            if not target.watched and (
+                (squat[i].isdigit() and name[i].isdigit())  # versions (cuda11/cuda12), not typos
+                or (not adjacent and len(name) < NON_ADJACENT_MIN_LEN)
+            ):
+                continue
+            how = "neighbouring key " if adjacent else ""
+            return Match(
+                f"replaces '{name[i]}' with {how}'{squat[i]}' at position {i + 1}",
+                ADJACENT_CONFIDENCE if adjacent else OTHER_CONFIDENCE,
+            )
         return None
