@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not ok:
                     misses.append(f"{reg} {row['squat']} <- {row['target']}")
     rows = []
-    for reg in sorted({s["registry"] for s in squats}) + ["all"]:
+    for reg in [*sorted({s["registry"] for s in squats}), "all"]:
         cells: list[object] = [reg]
         for mode in ("default", "watchlist"):
             c = recall[mode]
