@@ -13,6 +13,7 @@ from typostream.agents.records import (
     utc_now_iso,
     with_last_threat,
 )
+from typostream.agents.validation import package_key
 from typostream.streams import metrics
 from typostream.streams.pipeline import Pipeline
 
@@ -24,7 +25,8 @@ def register(pipeline: Pipeline) -> None:
     async def detect(stream: StreamT) -> None:
         # One event at a time: table writes go to the changelog partition of the current event.
         async for event in stream.events():
-            value, key = event.value, event.key
+            value = event.value
+            key = package_key(value["registry"], value["name"])  # == the message key, as str
             started = time.perf_counter()
             result = detector.scan(value["name"], value["registry"])
             metrics.DETECT_SECONDS.observe(time.perf_counter() - started)

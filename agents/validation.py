@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator
 
+from typostream.agents.detection.names import normalize
 from typostream.agents.exceptions import InvalidEventError
 from typostream.schemas import load_json_schema
 
@@ -40,7 +41,8 @@ class PublishEvent:
 
 
 def package_key(registry: str, name: str) -> str:
-    return f"{registry}:{name}"
+    """``<registry>:<normalized name>``: ``Foo_Bar`` and ``foo-bar`` are one PyPI package (PEP 503)."""
+    return f"{registry}:{normalize(name, registry)}"
 
 
 def event_id_for(registry: str, name: str, version: str, created_date: str) -> str:

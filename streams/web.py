@@ -3,6 +3,7 @@
 - ``GET  /metrics``        Prometheus exposition
 - ``POST /api/v1/scan``    ``{"registry": "npm", "names": ["expresss"]}`` → scan results
 - ``GET  /api/v1/stats``   pipeline counters and ClickHouse row counts
+- ``GET  /api/v1/package?registry=npm&name=x``  the package's state from the ``packages`` table
 - ``POST /api/v1/query``   ``{"sql": "SELECT ..."}`` read-only ad hoc ClickHouse query (chDB is
   locked by the worker process, so analysts query through it)
 """
@@ -16,6 +17,7 @@ import orjson
 from faust import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from typostream.agents.validation import package_key
 from typostream.streams import metrics
 from typostream.streams.pipeline import Pipeline
 
@@ -56,6 +58,7 @@ def _counter_total(counter: Any) -> float:
 
 def register(pipeline: Pipeline) -> None:
     app, detector, sink = pipeline.app, pipeline.detector, pipeline.sink
+    packages = pipeline.tables.packages
 
     @app.page("/metrics")
     class Metrics(web.View):
@@ -86,6 +89,17 @@ def register(pipeline: Pipeline) -> None:
                 }
             )
 
+    @app.page("/api/v1/package")
+    class Package(web.View):
+        async def get(self, request: web.Request) -> web.Response:
+            registry, name = request.query.get("registry"), request.query.get("name")
+            if registry not in ("npm", "pypi") or not name:
+                return self.error(400, "query parameters 'registry' (npm|pypi) and 'name' are required")
+            state = packages.get(package_key(registry, name))
+            if state is None:
+                return self.error(404, f"{registry} package {name!r} not seen")
+            return self.json(state)
+
     @app.page("/api/v1/query")
     class Query(web.View):
         async def post(self, request: web.Request) -> web.Response:
@@ -97,4 +111,5 @@ def register(pipeline: Pipeline) -> None:
                 columns, rows = await asyncio.to_thread(sink.query, sql)
             except (BadRequest, ValueError) as exc:
                 return self.error(400, str(exc))
-            return self.json({"columns": columns, "rows": [list(r) for r in rows]})
+            body = orjson.dumps({"columns": columns, "rows": [list(r) for r in rows]}, default=str)
+            return self.bytes(body, content_type="application/json")

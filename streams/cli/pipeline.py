@@ -148,8 +148,13 @@ def query(
         str | None,
         typer.Option("--api", help="Query through a running worker's HTTP API (needed while it holds chDB)."),
     ] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="table (default) or json (one JSON object per row).")
+    ] = "table",
 ) -> None:
     """Run an ad hoc analytics query and print the result as a table."""
+    if output not in ("table", "json"):
+        raise fail(f"--format must be 'table' or 'json', not {output!r}")
     settings = load_settings(data_dir, clickhouse=clickhouse)
     try:
         if api:
@@ -164,6 +169,10 @@ def query(
                 sink.close()
     except Exception as exc:
         raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+    if output == "json":
+        for row in rows:
+            typer.echo(orjson.dumps(dict(zip(columns, row, strict=True)), default=str).decode())
+        return
     table = Table(*columns)
     for row in rows:
         table.add_row(*(str(v) for v in row))

@@ -30,6 +30,13 @@ def test_valid_event_parses_and_normalises_timestamp() -> None:
     assert event.key == "npm:left-pad"
 
 
+def test_key_uses_registry_normalization() -> None:
+    pypi = parse_publish(encode({**GOOD, "type": "pypi", "name": "Zope.Interface"}), LIMIT)
+    npm = parse_publish(encode({**GOOD, "name": "@Babel/Core"}), LIMIT)
+    assert (pypi.key, npm.key) == ("pypi:zope-interface", "npm:@babel/core")
+    assert pypi.name == "Zope.Interface"  # the event keeps the name as published
+
+
 def test_event_id_is_deterministic_and_field_sensitive() -> None:
     first = parse_publish(encode(GOOD), LIMIT)
     again = parse_publish(encode(dict(reversed(list(GOOD.items())))), LIMIT)
