@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import shutil
 import socket
 import tempfile
@@ -12,11 +11,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import orjson
 from rich.console import Console
 from rich.table import Table
 
 from typostream.agents.sinks.clickhouse import ClickHouseSink
+from typostream.data.sample import iter_sample_labels
 from typostream.streams.config import Settings
 from typostream.streams.producer import produce_lines, progress, read_lines
 from typostream.streams.stack import EmbeddedStack
@@ -26,12 +25,6 @@ from typostream.streams.worker_process import WorkerProcess
 
 def sample_feed_path() -> Path:
     return Path(str(resources.files("typostream.data.sample").joinpath("feed.jsonl.gz")))
-
-
-def sample_labels() -> list[dict[str, str]]:
-    path = resources.files("typostream.data.sample").joinpath("labels.jsonl.gz")
-    with gzip.open(str(path), "rb") as handle:
-        return [orjson.loads(line) for line in handle if line.strip()]
 
 
 def free_port() -> int:
@@ -138,12 +131,13 @@ def print_summary(console: Console, sink: ClickHouseSink, run: DemoRun, use_labe
     for level, count in summary.threats_by_severity.items():
         severity.add_row(level, str(count))
     console.print(severity)
-    targets = Table("registry", "targeted package", "threats", title="Top targeted packages")
+    targets = Table("registry", "targeted package", "imitators", "threats", title="Top targeted packages")
     for row in summary.top_targets:
-        targets.add_row(*(str(v) for v in row))
+        targets.add_row(row.registry, row.target, str(row.squats), str(row.threats))
     console.print(targets)
     if use_labels:
-        labels = sample_labels()
-        flagged = {(r, n) for r, n in sink.flagged_packages()}
-        caught = sum((lab["registry"], lab["name"]) in flagged for lab in labels)
-        console.print(f"injected squats in the sample flagged: {caught}/{len(labels)}")
+        labels = list(iter_sample_labels())
+        _, rows = sink.query("SELECT DISTINCT registry, name, target FROM threats FINAL")
+        flagged = {(registry, name, target) for registry, name, target in rows}
+        caught = sum((lab["registry"], lab["name"], lab["target"]) in flagged for lab in labels)
+        console.print(f"injected squats in the sample flagged with the right target: {caught}/{len(labels)}")
