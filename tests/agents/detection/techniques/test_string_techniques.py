@@ -1,0 +1,62 @@
+"""Homoglyph, separator, reorder, combosquat, scope confusion, multi-edit, dependency confusion."""
+
+from __future__ import annotations
+
+import pytest
+
+from typostream.agents.detection.names import NameForms
+from typostream.agents.detection.techniques import TECHNIQUES, TYPOSQUAT_TECHNIQUES
+from typostream.agents.detection.techniques.combosquat import affix_cores
+from typostream.agents.detection.techniques.homoglyph import is_homoglyph
+from typostream.agents.detection.techniques.reorder import is_reordered
+from typostream.agents.detection.techniques.separator import is_separator_change
+
+CASES = [
+    ("typosquat.homoglyph", "k0a-multer", "koa-multer"),
+    ("typosquat.homoglyph", "reqսests", "requests"),
+    ("typosquat.homoglyph", "rnongoose", "mongoose"),
+    ("typosquat.homoglyph", "pаypal-sdk", "paypal-sdk"),
+    ("typosquat.separator", "babelcli", "babel-cli"),
+    ("typosquat.separator", "cross_env", "cross-env"),
+    ("typosquat.reorder", "parser-body", "body-parser"),
+    ("typosquat.combosquat", "nodemailer-js", "nodemailer"),
+    ("typosquat.combosquat", "node-openssl", "openssl"),
+    ("typosquat.combosquat", "mysqljs", "mysql"),
+    ("typosquat.combosquat", "python-requests", "requests"),
+    ("typosquat.combosquat", "lodash4", "lodash"),
+    ("typosquat.scope_confusion", "angular-cli", "@angular/cli"),
+    ("typosquat.scope_confusion", "@angullar/core", "@angular/core"),
+]
+
+
+@pytest.mark.parametrize(("tid", "squat", "target"), CASES)
+def test_matches(tid: str, squat: str, target: str, target_factory) -> None:
+    assert TECHNIQUES[tid].match(NameForms.of(squat, "npm"), target_factory(target, rank=10)) is not None
+
+
+def test_pure_predicates() -> None:
+    assert is_homoglyph("l0dash", "lodash") and not is_homoglyph("lodash", "lodash")
+    assert is_separator_change("foo_bar", "foo-bar") and not is_separator_change("foobar", "foobar")
+    assert is_reordered("b-a", "a-b") and not is_reordered("a-b", "a-b")
+    assert ("openssl", "prefix 'node'") in affix_cores("node-openssl")
+    assert affix_cores("react-dom") == []
+
+
+def test_multi_edit_only_for_watchlist(target_factory) -> None:
+    tech = TECHNIQUES["typosquat.multi_edit"]
+    assert not tech.applies(target_factory("bitcoinjs-lib", rank=5))
+    assert tech.applies(target_factory("bitcoinjs-lib", watched=True, rank=0))
+    assert tech.match(NameForms.of("bitcoisnj-lib", "npm"), target_factory("bitcoinjs-lib")) is not None
+
+
+def test_dependency_confusion(target_factory) -> None:
+    tech = TECHNIQUES["dependency_confusion.public_publish"]
+    q = NameForms.of("acme-internal", "npm")
+    assert tech.match(q, target_factory("acme-internal", rank=0, watched=True)) is not None
+    assert tech.match(q, target_factory("acme-internal", rank=3, watched=True)) is None
+
+
+def test_registry_is_explicit_and_ids_are_dotted() -> None:
+    assert len(TECHNIQUES) == len(TYPOSQUAT_TECHNIQUES) + 1
+    for tid, tech in TECHNIQUES.items():
+        assert tid == tech.id and "." in tid and tech.description and tech.severity
