@@ -48,6 +48,8 @@ def build_app(settings: Settings, detector: Detector | None = None) -> Pipeline:
         broker_heartbeat_interval=1,
         broker_rebalance_timeout=4,
         producer_max_batch_size=1 if settings.unbatched_producer else 16384,
+        # A 2 ms linger turns one produce request per message into one per batch.
+        producer_linger=settings.producer_linger_ms / 1000.0,
         table_cleanup_interval=30.0,
         logging_config=None,
     )

@@ -62,6 +62,7 @@ class Settings:
     # batching). Fallback: unbatched producing keeps changelog offsets exact but is slow.
     highwater_from_fetch: bool = True
     unbatched_producer: bool = False
+    producer_linger_ms: float = 2.0
     watchlist_file: Path | None = None
     allowlist_file: Path | None = None
     log_level: str = "WARNING"
