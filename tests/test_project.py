@@ -1,0 +1,44 @@
+"""Guards that keep docs, packaging and config from drifting apart."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+
+from typostream.streams.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOTS = {"streams", "agents", "schemas", "data"}
+
+
+def test_every_package_dir_is_listed_in_pyproject() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    on_disk = {
+        "typostream." + ".".join(init.parent.relative_to(ROOT).parts)
+        for root in PACKAGE_ROOTS
+        for init in (ROOT / root).rglob("__init__.py")
+    }
+    assert on_disk == listed
+    assert set(config["package-dir"]) == {f"typostream.{r}" for r in PACKAGE_ROOTS}
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"TYPOSTREAM_([A-Z_]+)", readme))
+    settings = {f.name.upper() for f in fields(Settings) if f.name != "extra"}
+    assert settings - documented == set()
+    assert documented - settings == set()
+
+
+def test_readme_opens_with_the_commands_ci_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    commands = re.search(r"```bash\n(.*?)```", readme, re.S)
+    assert commands is not None
+    install_and_demo, tests = [line.split("#")[0].strip() for line in commands.group(1).strip().splitlines()]
+    assert install_and_demo == "bash .ci/install && .venv/bin/typostream demo"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash .ci/install" in ci
+    assert tests in ci
