@@ -18,8 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from typostream.agents.detection.names import NameForms, tokens
+from typostream.agents.detection.tunables import GATING_NOISE_SUFFIXES
 
-__all__ = ["CandidateIndex", "Target", "deletions", "word_key"]
+__all__ = ["CandidateIndex", "Target", "deletions", "distinctive_len", "word_key"]
 
 _EMPTY: Sequence[Target] = ()
 
@@ -40,6 +41,19 @@ class Target:
     @property
     def popular(self) -> bool:
         return self.rank > 0
+
+    @property
+    def core_len(self) -> int:
+        """Length of the skeleton without a fused ``js`` suffix (``dayjs`` -> 3): the distinctive part."""
+        return distinctive_len(self.forms.skeleton)
+
+
+def distinctive_len(skeleton: str) -> int:
+    """``len(skeleton)`` less a trailing ``js`` (``GATING_NOISE_SUFFIXES``) when something is left."""
+    for suffix in GATING_NOISE_SUFFIXES:
+        if skeleton.endswith(suffix) and len(skeleton) > len(suffix):
+            return len(skeleton) - len(suffix)
+    return len(skeleton)
 
 
 def deletions(text: str) -> list[str]:

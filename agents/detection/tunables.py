@@ -77,6 +77,10 @@ FUSED_PREFIXES: Final = ("python", "nodejs", "node", "py")
 FUSED_SUFFIXES: Final = ("nodejs", "python", "js", "py")
 """As FUSED_PREFIXES, at the end (``mysqljs``)."""
 
+GATING_NOISE_SUFFIXES: Final = ("js",)
+"""Fused suffixes not counted in a popular name's length for the short-name gates: ``dayjs`` is
+as short as ``day`` (``days`` is a word, not a typo of it)."""
+
 VERSION_SUFFIX: Final = r"(?:[-_.]?v?\d+(?:[-_.]\d+)*)$"
 """Trailing digits or a version (``lodash4``, ``requests-2.31``)."""
 
@@ -110,9 +114,26 @@ SHORT_NAME_PENALTY: Final = 0.04
 SHORT_TARGET_MAX_RANK: Final = 1_000
 """Popular targets shorter than a technique's ``min_len`` are still protected within this rank."""
 NON_ADJACENT_MIN_LEN: Final = 8
-"""Non-neighbouring-key substitutions of popular names need at least this many characters."""
+"""Non-neighbouring-key substitutions of popular names need at least this many characters..."""
+NON_ADJACENT_POPULAR: Final = False
+"""...and are flagged for popular (not watchlisted) names only when this is True. Off: on the mid
+band they are mostly other words (immediato/immediate, juration/duration, crypto-ts/crypto-js) and
+no dev squat of a popular name uses a non-neighbouring key."""
 VERSION_SUFFIX_MAX_RANK: Final = 1_000
-"""Version-suffix combosquats (``lodash4``) are flagged only for targets within this rank."""
+"""Version-suffix combosquats (``lodash4``) are flagged only for single-word targets within this
+rank (or watchlisted): a digit after a multi-word name is how forks and successors are named
+(``pretty-format2``, ``combined-stream2``)."""
+WATCHLIST_ONLY_AFFIXES: Final = frozenset({"ts"})
+"""Affix words matched only against watchlisted names: TypeScript ports and typings of popular
+packages are routinely named ``x-ts``/``ts-x``."""
+SCOPE_MISSPELL_MIN_LEN: Final = 5
+"""A misspelt scope of a popular (not watchlisted) name must be at least this long: two edits on
+``@mui``/``@swc``/``@trpc`` give other real organisations (``@eui``, ``@lwc``, ``@orpc``)."""
+SCOPE_MISSPELL_MAX_EDITS: Final = 2
+SCOPE_LEGACY_FAMILY: Final = 3
+"""A scope whose unscoped ``scope-*`` names are popular at least this often (``babel-core``,
+``babel-loader``, ...) moved from unscoped names: ``babel-plugin-x`` for ``@babel/plugin-x`` is a
+legacy name, not a squat (flagged only for watchlisted targets)."""
 SCOPE_DROP_MAX_RANK: Final = 1_000
 """Unscoped copies of scoped names (``turf-square`` for ``@turf/square``) are common legacy names:
 flag them only for targets within this rank (or watchlisted)."""

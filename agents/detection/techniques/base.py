@@ -57,11 +57,11 @@ class Technique(ABC):
 
     def applies(self, target: Target) -> bool:
         """Length-aware gate: short names need a watchlist entry or a very popular target."""
-        length = len(target.forms.skeleton)
-        if target.watched and length >= self.min_len_watchlist:
+        if target.watched and len(target.forms.skeleton) >= self.min_len_watchlist:
             return True
         if not target.popular:
             return False
+        length = target.core_len
         return length >= self.min_len or (length >= self.min_len_top and target.rank <= SHORT_TARGET_MAX_RANK)
 
     @abstractmethod

@@ -22,6 +22,7 @@ from typostream.agents.detection.tunables import (
     MIN_CORE_LEN_WATCHLIST,
     VERSION_SUFFIX,
     VERSION_SUFFIX_MAX_RANK,
+    WATCHLIST_ONLY_AFFIXES,
 )
 
 __all__ = ["Combosquat", "affix_cores"]
@@ -76,7 +77,7 @@ class Combosquat(Technique):
         want = target.forms.skeleton
         best: Match | None = None
         for core, affix in affix_cores(query.key):
-            if affix.startswith("version") and not target.watched and target.rank > VERSION_SUFFIX_MAX_RANK:
+            if not target.watched and not self._popular_affix(affix, target):
                 continue
             folded = fold(core)
             if folded == want:
@@ -91,3 +92,10 @@ class Combosquat(Technique):
                     f"adds {affix} to a misspelling of '{target.forms.key}'", self.confidence - 0.1, 1
                 )
         return best
+
+    @staticmethod
+    def _popular_affix(affix: str, target: Target) -> bool:
+        """Whether ``affix`` is flagged on a popular (not watchlisted) target."""
+        if affix.startswith("version"):
+            return target.rank <= VERSION_SUFFIX_MAX_RANK and len(tokens(target.forms.key)) < 2
+        return WATCHLIST_ONLY_AFFIXES.isdisjoint(affix.split("'")[1::2])

@@ -34,6 +34,8 @@ class Omission(Technique):
     def match(self, query: NameForms, target: Target) -> Match | None:
         for squat, name in string_pairs(query, target.forms):
             i = omitted_index(squat, name)
-            if i is not None:
+            # dropping the target's last character gives its base word (handlebar/handlebars,
+            # sanitize/sanitizer, eslint-plugin/eslint-plugin-n): how legitimate names are derived
+            if i is not None and (target.watched or i < len(name) - 1):
                 return Match(f"omits '{name[i]}' at position {i + 1}", self.confidence)
         return None

@@ -26,6 +26,10 @@ class Reorder(Technique):
     min_len_watchlist = 3
 
     def match(self, query: NameForms, target: Target) -> Match | None:
+        # ``serverless-sentry`` for ``@sentry/serverless``: an organisation's name used as a word is
+        # how community plugins are named; flagged for watchlisted targets only
+        if target.forms.scope is not None and query.scope is None and not target.watched:
+            return None
         if not is_reordered(query.key, target.forms.key):
             return None
         return Match(f"reorders the words of '{target.forms.key}'", self.confidence, 0)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+from functools import cache
 from typing import ClassVar
 
 from rapidfuzz.distance import DamerauLevenshtein
 
 from typostream.agents.detection.index import Target
 from typostream.agents.detection.names import NameForms, fold
+from typostream.agents.detection.popular import load_popular
 from typostream.agents.detection.techniques.base import Match, Severity, Technique
-from typostream.agents.detection.tunables import SCOPE_DROP_MAX_RANK
+from typostream.agents.detection.tunables import (
+    SCOPE_DROP_MAX_RANK,
+    SCOPE_LEGACY_FAMILY,
+    SCOPE_MISSPELL_MAX_EDITS,
+    SCOPE_MISSPELL_MIN_LEN,
+)
 
-__all__ = ["ScopeConfusion", "scope_confusion"]
+__all__ = ["ScopeConfusion", "legacy_families", "legacy_scopes", "scope_confusion"]
 
 
 def scope_confusion(query: NameForms, target: NameForms) -> str | None:
@@ -24,10 +33,25 @@ def scope_confusion(query: NameForms, target: NameForms) -> str | None:
         return None
     if (
         query.bare == target.bare
-        and DamerauLevenshtein.distance(fold(query.scope), fold(target.scope), score_cutoff=2) <= 2
+        and DamerauLevenshtein.distance(
+            fold(query.scope), fold(target.scope), score_cutoff=SCOPE_MISSPELL_MAX_EDITS
+        )
+        <= SCOPE_MISSPELL_MAX_EDITS
     ):
         return f"misspells scope '@{target.scope}' as '@{query.scope}'"
     return None
+
+
+def legacy_families(names: Iterable[str], min_names: int = SCOPE_LEGACY_FAMILY) -> frozenset[str]:
+    """Prefixes ``p`` with at least ``min_names`` unscoped ``p-*`` names (``babel``: ``babel-core``, ...)."""
+    counts = Counter(name.split("-", 1)[0] for name in names if "-" in name and not name.startswith("@"))
+    return frozenset(prefix for prefix, n in counts.items() if n >= min_names)
+
+
+@cache
+def legacy_scopes() -> frozenset[str]:
+    """npm scopes that moved from a popular unscoped family (``@babel`` from ``babel-*``)."""
+    return legacy_families(row.name.lower() for row in load_popular("npm"))
 
 
 class ScopeConfusion(Technique):
@@ -40,7 +64,11 @@ class ScopeConfusion(Technique):
     scoped_queries = True
 
     def match(self, query: NameForms, target: Target) -> Match | None:
-        if query.scope is None and not target.watched and target.rank > SCOPE_DROP_MAX_RANK:
-            return None
+        scope = target.forms.scope
+        if not target.watched and scope is not None:
+            if query.scope is None and (target.rank > SCOPE_DROP_MAX_RANK or scope in legacy_scopes()):
+                return None
+            if query.scope is not None and len(fold(scope)) < SCOPE_MISSPELL_MIN_LEN:
+                return None
         detail = scope_confusion(query, target.forms)
         return None if detail is None else Match(detail, self.confidence, 0)

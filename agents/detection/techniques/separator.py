@@ -1,4 +1,7 @@
-"""Separator changes: ``-``, ``_``, ``.`` swapped, added or dropped (``babelcli`` for ``babel-cli``)."""
+"""Separator changes: ``-``, ``_``, ``.`` swapped, added or dropped (``babelcli`` for ``babel-cli``).
+
+For popular names, ``x.js``/``x-js``/``xjs`` are one name spelt three ways (npm convention), not a squat.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,23 @@ from typing import ClassVar
 from typostream.agents.detection.index import Target
 from typostream.agents.detection.names import NameForms, squash
 from typostream.agents.detection.techniques.base import Match, Severity, Technique
-from typostream.agents.detection.tunables import MIN_SEPARATOR_LEN
+from typostream.agents.detection.tunables import MIN_SEPARATOR_LEN, SEPARATORS
 
-__all__ = ["Separator", "is_separator_change"]
+__all__ = ["Separator", "is_separator_change", "js_spelling"]
 
 
 def is_separator_change(squat: str, target: str) -> bool:
     """True when the names differ only in separators."""
     return squat != target and squash(squat) == squash(target)
+
+
+def js_spelling(squat: str, target: str) -> bool:
+    """True when the names differ only in how a trailing ``js`` is attached (``fft-js``/``fft.js``)."""
+    return (
+        squat.endswith("js")
+        and target.endswith("js")
+        and squat[:-2].rstrip(SEPARATORS) == target[:-2].rstrip(SEPARATORS)
+    )
 
 
 class Separator(Technique):
@@ -28,5 +40,7 @@ class Separator(Technique):
     def match(self, query: NameForms, target: Target) -> Match | None:
         t = target.forms
         if query.scope != t.scope or not is_separator_change(query.key, t.key):
+            return None
+        if not target.watched and js_spelling(query.key, t.key):
             return None
         return Match(f"changes separators of '{t.key}' to '{query.key}'", self.confidence, 0)

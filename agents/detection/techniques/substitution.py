@@ -11,6 +11,7 @@ from typostream.agents.detection.tunables import (
     MIN_TYPO_LEN,
     MIN_TYPO_LEN_WATCHLIST,
     NON_ADJACENT_MIN_LEN,
+    NON_ADJACENT_POPULAR,
     QWERTY_NEIGHBOURS,
 )
 
@@ -52,7 +53,7 @@ class Substitution(Technique):
             adjacent = keyboard_adjacent(name[i], squat[i])
             if not target.watched and (
                 (squat[i].isdigit() and name[i].isdigit())  # versions (cuda11/cuda12), not typos
-                or (not adjacent and len(name) < NON_ADJACENT_MIN_LEN)
+                or (not adjacent and (not NON_ADJACENT_POPULAR or len(name) < NON_ADJACENT_MIN_LEN))
             ):
                 continue
             how = "neighbouring key " if adjacent else ""

@@ -9,7 +9,8 @@ from typostream.agents.detection.techniques import TECHNIQUES, TYPOSQUAT_TECHNIQ
 from typostream.agents.detection.techniques.combosquat import affix_cores
 from typostream.agents.detection.techniques.homoglyph import is_homoglyph
 from typostream.agents.detection.techniques.reorder import is_reordered
-from typostream.agents.detection.techniques.separator import is_separator_change
+from typostream.agents.detection.techniques.scope import legacy_families
+from typostream.agents.detection.techniques.separator import is_separator_change, js_spelling
 
 CASES = [
     ("typosquat.homoglyph", "k0a-multer", "koa-multer"),
@@ -24,7 +25,7 @@ CASES = [
     ("typosquat.combosquat", "mysqljs", "mysql"),
     ("typosquat.combosquat", "python-requests", "requests"),
     ("typosquat.combosquat", "lodash4", "lodash"),
-    ("typosquat.scope_confusion", "angular-cli", "@angular/cli"),
+    ("typosquat.scope_confusion", "sentry-node", "@sentry/node"),
     ("typosquat.scope_confusion", "@angullar/core", "@angular/core"),
 ]
 
@@ -60,3 +61,33 @@ def test_registry_is_explicit_and_ids_are_dotted() -> None:
     assert len(TECHNIQUES) == len(TYPOSQUAT_TECHNIQUES) + 1
     for tid, tech in TECHNIQUES.items():
         assert tid == tech.id and "." in tid and tech.description and tech.severity
+
+
+def _match(tid: str, squat: str, target) -> bool:
+    return TECHNIQUES[tid].match(NameForms.of(squat, "npm"), target) is not None
+
+
+@pytest.mark.parametrize(
+    ("tid", "squat", "target"),
+    [
+        ("typosquat.combosquat", "pretty-format2", "pretty-format"),  # forks of multi-word names
+        ("typosquat.combosquat", "gauge-ts", "gauge"),  # TypeScript ports
+        ("typosquat.combosquat", "ts-dot-prop", "dot-prop"),
+        ("typosquat.separator", "fft-js", "fft.js"),  # one name, three npm spellings
+        ("typosquat.separator", "loadjs", "load-js"),
+        ("typosquat.scope_confusion", "@eui/base", "@mui/base"),  # short scopes: other organisations
+        ("typosquat.scope_confusion", "babel-plugin-x", "@babel/plugin-x"),  # babel-* before @babel
+        ("typosquat.reorder", "serverless-sentry", "@sentry/serverless"),  # community plugin naming
+    ],
+)
+def test_popular_only_negatives(tid: str, squat: str, target: str, target_factory) -> None:
+    """mid-band naming conventions: not flagged for popular names, still flagged for watchlisted ones."""
+    assert not _match(tid, squat, target_factory(target, rank=10))
+    assert _match(tid, squat, target_factory(target, rank=0, watched=True))
+
+
+def test_naming_convention_predicates() -> None:
+    assert js_spelling("fft-js", "fft.js") and js_spelling("fftjs", "fft.js")
+    assert not js_spelling("babelcli", "babel-cli") and not js_spelling("a-js", "b.js")
+    assert legacy_families(["babel-core", "babel-loader", "babel-jest", "jest-cli", "react"]) == {"babel"}
+    assert legacy_families(["babel-core", "babel-loader"], min_names=3) == frozenset()

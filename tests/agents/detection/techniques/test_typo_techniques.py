@@ -14,7 +14,7 @@ from typostream.agents.detection.techniques.substitution import keyboard_adjacen
 from typostream.agents.detection.techniques.transposition import swapped_index
 
 CASES = {
-    "typosquat.omission": [("requst", "request"), ("lodas", "lodash"), ("expres", "express")],
+    "typosquat.omission": [("requst", "request"), ("lodsh", "lodash"), ("expess", "express")],
     "typosquat.repetition": [("reequest", "request"), ("axioss", "axios"), ("lodassh", "lodash")],
     "typosquat.transposition": [("lodahs", "lodash"), ("reqeust", "request"), ("bpi66", "bip66")],
     "typosquat.substitution": [("reqyest", "request"), ("commqnder", "commander"), ("4equest", "request")],
@@ -22,10 +22,10 @@ CASES = {
     "typosquat.insertion": [("colour-string", "color-string")],
 }
 NEGATIVES = {
-    "typosquat.omission": [("request", "request"), ("reqst", "request")],
+    "typosquat.omission": [("request", "request"), ("reqst", "request"), ("handlebar", "handlebars")],
     "typosquat.repetition": [("requesxt", "request")],
     "typosquat.transposition": [("lodash", "lodash"), ("ldoahs", "lodash")],
-    "typosquat.substitution": [("jax-cuda12", "jax-cuda11"), ("xyz", "abc")],
+    "typosquat.substitution": [("jax-cuda12", "jax-cuda11"), ("xyz", "abc"), ("immediato", "immediate")],
     "typosquat.bitflip": [("base36-tools", "base16-tools")],
     "typosquat.insertion": [("gextend-lib", "extend-lib"), ("vue3-resize", "vue-resize")],
 }
@@ -69,3 +69,22 @@ def test_regression_digit_versions_are_not_substitutions(target_factory) -> None
     assert (
         TECHNIQUES["typosquat.substitution"].match(q, target_factory("jax-cuda12-pjrt", "pypi", 100)) is None
     )
+
+
+def test_trailing_omission_and_far_substitution_only_for_watchlist(target_factory) -> None:
+    """mid negatives: handlebar/handlebars (base word), immediato/immediate (non-neighbouring key)."""
+    omission, substitution = TECHNIQUES["typosquat.omission"], TECHNIQUES["typosquat.substitution"]
+    assert omission.match(NameForms.of("expres", "npm"), target_factory("express", rank=5)) is None
+    assert omission.match(NameForms.of("expres", "npm"), target_factory("express", watched=True)) is not None
+    q = NameForms.of("jquerz", "npm")
+    assert substitution.match(q, target_factory("jquery", rank=5)) is None
+    assert substitution.match(q, target_factory("jquery", watched=True)) is not None
+
+
+def test_fused_js_does_not_count_for_the_length_gate(target_factory) -> None:
+    """mid negative: days/dayjs (the distinctive part of ``dayjs`` is ``day``)."""
+    from typostream.agents.detection.index import distinctive_len
+
+    assert distinctive_len("dayjs") == 3 and distinctive_len("js") == 2 and distinctive_len("lodash") == 6
+    assert not TECHNIQUES["typosquat.omission"].applies(target_factory("dayjs", rank=865))
+    assert TECHNIQUES["typosquat.omission"].applies(target_factory("dayjs", watched=True))
