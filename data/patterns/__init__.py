@@ -1,0 +1,1 @@
+"""Enrichment data: the literal pattern set (``patterns.json``) and the known-malicious seed advisories."""
