@@ -1,0 +1,153 @@
+"""KnownMalicious: OSV files and directories, ranges, normalization, the bundled seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from typostream.agents.enrichment import KnownMalicious, KnownMaliciousFileError
+
+
+def _osv(advisory_id: str, ecosystem: str, name: str, **affected: Any) -> dict[str, Any]:
+    return {
+        "schema_version": "1.5.0",
+        "id": advisory_id,
+        "summary": f"Malicious code in {name} ({ecosystem})",
+        "affected": [{"package": {"ecosystem": ecosystem, "name": name}, **affected}],
+    }
+
+
+ALL = {"ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}]}]}
+
+
+@pytest.fixture
+def osv_tree(tmp_path: Path) -> Path:
+    """A small ossf/malicious-packages-like tree: osv/malicious/<ecosystem>/<name>/MAL-*.json."""
+    root = tmp_path / "osv" / "malicious"
+    files = {
+        "npm/evil-all/MAL-0001.json": _osv("MAL-0001", "npm", "evil-all", **ALL),
+        "npm/@scope/Pkg/MAL-0002.json": _osv("MAL-0002", "npm", "@Scope/Pkg", versions=["1.0.1", "1.0.2"]),
+        "pypi/Foo_Bar/MAL-0003.json": _osv("MAL-0003", "PyPI", "Foo_Bar.Baz", versions=["0.1"]),
+        "rubygems/x/MAL-0004.json": _osv("MAL-0004", "RubyGems", "x", **ALL),
+        "npm/bounded/MAL-0005.json": _osv(
+            "MAL-0005",
+            "npm",
+            "bounded",
+            versions=["2.0.0"],
+            ranges=[{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.0.0"}]}],
+        ),
+        "npm/gone/MAL-0006.json": {
+            **_osv("MAL-0006", "npm", "gone", **ALL),
+            "withdrawn": "2024-01-01T00:00:00Z",
+        },
+        "npm/evil-all/MAL-0007.json": _osv("MAL-0007", "npm", "evil-all", versions=["3.0.0"]),
+    }
+    for rel, doc in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc))
+    (root / "README.md").write_text("not json, ignored")
+    return root
+
+
+@pytest.fixture
+def known(osv_tree: Path) -> KnownMalicious:
+    return KnownMalicious.from_paths([osv_tree])
+
+
+def test_all_versions_range(known: KnownMalicious) -> None:
+    matches = known.lookup("npm", "evil-all", "9.9.9")
+    assert [(m.advisory_id, m.all_versions) for m in matches] == [("MAL-0001", True)]
+    assert known.lookup("npm", "evil-all", None)[0].advisory_id == "MAL-0001"
+
+
+def test_all_versions_and_exact_version_advisories_combine(known: KnownMalicious) -> None:
+    assert [m.advisory_id for m in known.lookup("npm", "evil-all", "3.0.0")] == ["MAL-0001", "MAL-0007"]
+
+
+def test_exact_versions_only(known: KnownMalicious) -> None:
+    assert [m.advisory_id for m in known.lookup("npm", "@scope/pkg", "1.0.2")] == ["MAL-0002"]
+    assert known.lookup("npm", "@scope/pkg", "1.0.3") == []
+    assert known.lookup("npm", "@scope/pkg", None) == []
+
+
+@pytest.mark.parametrize("name", ["@scope/pkg", "@SCOPE/PKG", " @Scope/Pkg "])
+def test_npm_names_are_lowercased_scope_kept(known: KnownMalicious, name: str) -> None:
+    assert known.lookup("npm", name, "1.0.1")
+    assert known.lookup("npm", "pkg", "1.0.1") == []
+
+
+@pytest.mark.parametrize("name", ["foo-bar-baz", "Foo_Bar.Baz", "foo__bar--baz", "FOO.BAR_BAZ"])
+def test_pypi_names_are_pep503_normalized(known: KnownMalicious, name: str) -> None:
+    assert [m.advisory_id for m in known.lookup("pypi", name, "0.1")] == ["MAL-0003"]
+    assert known.lookup("npm", name, "0.1") == []
+
+
+def test_unknown_ecosystems_withdrawn_and_bounded_ranges(known: KnownMalicious) -> None:
+    assert known.lookup("rubygems", "x", "1.0") == []
+    assert known.skipped == 2  # RubyGems entry + withdrawn advisory
+    assert known.lookup("npm", "gone", "1.0.0") == []
+    # a bounded range is not evaluated; its explicit versions still match
+    assert known.lookup("npm", "bounded", "0.5.0") == []
+    assert [m.all_versions for m in known.lookup("npm", "bounded", "2.0.0")] == [False]
+    assert known.advisories == 5 and len(known) == 4
+    assert ("npm", "EVIL-ALL") in known and ("pypi", "evil-all") not in known
+
+
+def test_files_lists_and_wrappers(tmp_path: Path) -> None:
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps(_osv("A-1", "npm", "a", **ALL)))
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps({"advisories": [_osv("B-1", "PyPI", "b", versions=["1"])]}))
+    known = KnownMalicious.from_paths([single, str(many)])
+    assert known.lookup("npm", "a", "1")[0].advisory_id == "A-1"
+    assert known.lookup("pypi", "B", "1")[0].advisory_id == "B-1"
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(KnownMaliciousFileError, match=r"bad\.json"):
+        KnownMalicious.from_paths([bad])
+    with pytest.raises(KnownMaliciousFileError, match="no such"):
+        KnownMalicious.from_paths([tmp_path / "missing"])
+
+
+SEED_CASES = [
+    ("npm", "flatmap-stream", "0.1.1", True),
+    ("npm", "flatmap-stream", "0.1.0", False),
+    ("npm", "crossenv", "6.1.1", True),
+    ("npm", "cross-env", "7.0.3", False),
+    ("npm", "ua-parser-js", "0.7.29", True),
+    ("npm", "ua-parser-js", "0.7.30", False),
+    ("npm", "coa", "2.0.3", True),
+    ("npm", "rc", "1.2.9", True),
+    ("npm", "rc", "1.2.8", False),
+    ("npm", "node-ipc", "10.1.2", True),
+    ("npm", "node-ipc", "9.2.1", False),
+    ("pypi", "ctx", "0.2.6", True),
+    ("pypi", "jeIlyfish", "0.7.2", True),
+    ("pypi", "jellyfish", "0.7.2", False),
+    ("pypi", "Python3_Dateutil", "2.8.1", True),
+    ("pypi", "python-dateutil", "2.8.1", False),
+    ("pypi", "colourama", "0.1.6", True),
+    ("pypi", "colorama", "0.4.6", False),
+]
+
+
+@pytest.mark.parametrize(("registry", "name", "version", "flagged"), SEED_CASES)
+def test_bundled_seed(registry: str, name: str, version: str, flagged: bool) -> None:
+    matches = KnownMalicious.default().lookup(registry, name, version)
+    assert bool(matches) is flagged
+    assert all(m.advisory_id.startswith("TYPOSTREAM-SEED-") and m.summary for m in matches)
+
+
+def test_seed_ids_are_local_and_documented() -> None:
+    doc = json.loads(KnownMalicious.seed_path().read_text())
+    ids = [a["id"] for a in doc["advisories"]]
+    assert len(ids) == len(set(ids)) == 10
+    assert all(i.startswith("TYPOSTREAM-SEED-") for i in ids)
+    assert all(a["summary"] and "references" in a for a in doc["advisories"])
