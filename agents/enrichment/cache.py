@@ -23,6 +23,7 @@ Every lookup counts ``typostream_cache_requests_total{level, result, cls}``: ``l
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -157,7 +158,7 @@ class MultiLevelCache:
         if task is None:
             task = asyncio.ensure_future(self._load(cls, full_key, loader, decode))
             self._inflight[full_key] = task
-            task.add_done_callback(lambda t, k=full_key: self._load_done(k, t))
+            task.add_done_callback(functools.partial(self._load_done, full_key))
         return await asyncio.shield(task)
 
     def _load_done(self, key: str, task: asyncio.Task[Any]) -> None:
@@ -210,11 +211,11 @@ class MultiLevelCache:
             return None
         assert self._redis is not None
         try:
-            raw: bytes | None = await self._redis.get(full_key)
+            raw = await self._redis.get(full_key)
         except (RedisError, OSError, TimeoutError) as exc:
             self._redis_failed("get", exc)
             return None
-        return raw
+        return raw.encode() if isinstance(raw, str) else raw
 
     async def _redis_set(self, full_key: str, value: Any, ttl: float) -> None:
         if not self._redis_usable():

@@ -97,6 +97,14 @@ class PackageMetadata:
         )
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
@@ -113,15 +121,14 @@ def parse_npm(doc: Any, name: str, version: str) -> PackageMetadata:
     """Build :class:`PackageMetadata` from an npm version document."""
     if not isinstance(doc, dict):
         raise ValueError("npm version document is not an object")
-    scripts = doc.get("scripts") if isinstance(doc.get("scripts"), dict) else {}
+    scripts = _obj(doc.get("scripts"))
     install_scripts = {k: scripts[k] for k in INSTALL_SCRIPTS if isinstance(scripts.get(k), str)}
-    maintainers_raw = doc.get("maintainers") if isinstance(doc.get("maintainers"), list) else []
-    maintainers = tuple(m for m in (_npm_person(p) for p in maintainers_raw) if m)
+    maintainers = tuple(m for m in (_npm_person(p) for p in _list(doc.get("maintainers"))) if m)
     repository = doc.get("repository")
     repo_url = (
         _str_or_none(repository.get("url")) if isinstance(repository, dict) else _str_or_none(repository)
     )
-    dist = doc.get("dist") if isinstance(doc.get("dist"), dict) else {}
+    dist = _obj(doc.get("dist"))
     description = doc.get("description")
     return PackageMetadata(
         registry="npm",
@@ -142,7 +149,7 @@ def parse_pypi(doc: Any, name: str, version: str) -> PackageMetadata:
     if not isinstance(doc, dict) or not isinstance(doc.get("info"), dict):
         raise ValueError("PyPI JSON document has no 'info' object")
     info: dict[str, Any] = doc["info"]
-    urls = doc.get("urls") if isinstance(doc.get("urls"), list) else []
+    urls = _list(doc.get("urls"))
     project_urls_raw = info.get("project_urls")
     project_urls = (
         {str(k): v for k, v in project_urls_raw.items() if isinstance(v, str)}
