@@ -11,6 +11,7 @@ from typostream.streams import metrics
 from typostream.streams.pipeline import Pipeline
 
 BATCH = 500
+BATCH_WAIT_S = 0.005  # a lone publish waits at most 5 ms for company
 
 
 def register(pipeline: Pipeline) -> None:
@@ -19,7 +20,7 @@ def register(pipeline: Pipeline) -> None:
     @pipeline.app.agent(topics.input, name="validate")
     async def validate(stream: StreamT) -> None:
         # Batches are acked only after every message in them was forwarded (at-least-once).
-        async for batch in stream.take_events(BATCH, within=0.2):
+        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             received_at = utc_now_iso()
             for event in batch:
                 msg = event.message

@@ -61,6 +61,8 @@ class Settings:
     # table recovery. Default fix: take end offsets from a fetch's high watermark (keeps
     # batching). Fallback: unbatched producing keeps changelog offsets exact but is slow.
     highwater_from_fetch: bool = True
+    # Tansu only answers a Fetch after its max wait, even when records arrive: keep it short.
+    fetch_max_wait_ms: int = 10
     unbatched_producer: bool = False
     producer_linger_ms: float = 2.0
     watchlist_file: Path | None = None
@@ -73,9 +75,10 @@ class Settings:
         """Faust's broker URL: ``<scheme>://host:port[;host:port]``; the scheme picks the transport."""
         from typostream.streams.transport import SCHEME
 
-        scheme = SCHEME if self.highwater_from_fetch else "kafka"
-        servers = [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]
-        return ";".join(f"{scheme}://{s.removeprefix('kafka://')}" for s in servers)
+        servers = [s.strip().removeprefix("kafka://") for s in self.kafka_bootstrap.split(",") if s.strip()]
+        if not self.highwater_from_fetch:
+            return ";".join(f"kafka://{s}" for s in servers)
+        return ";".join(f"{SCHEME}://{s}?fetch_max_wait_ms={self.fetch_max_wait_ms}" for s in servers)
 
     @property
     def chdb_path(self) -> Path:

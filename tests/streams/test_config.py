@@ -144,8 +144,9 @@ def test_masked_hides_secrets_and_stringifies_paths(tmp_path: Path) -> None:
 def test_kafka_url_for_faust() -> None:
     plain = Settings(kafka_bootstrap="a:1, kafka://b:2", highwater_from_fetch=False)
     assert plain.kafka_url == "kafka://a:1;kafka://b:2"
-    fixed = Settings(kafka_bootstrap="a:1,b:2", highwater_from_fetch=True)
-    assert fixed.kafka_url == "typostream+kafka://a:1;typostream+kafka://b:2"
+    fixed = Settings(kafka_bootstrap="a:1,b:2", highwater_from_fetch=True, fetch_max_wait_ms=7)
+    wait = "?fetch_max_wait_ms=7"
+    assert fixed.kafka_url == f"typostream+kafka://a:1{wait};typostream+kafka://b:2{wait}"
 
 
 def test_stack_lookup_goes_through_read_urls() -> None:
