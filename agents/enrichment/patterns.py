@@ -20,7 +20,9 @@ The pattern set is data (``data/patterns/patterns.json``). Each pattern::
 
 One automaton is built per (field, case) pair when the set is loaded; :meth:`PatternSet.scan`
 walks the text once per automaton it needs (at most two), never once per pattern. It returns one
-:class:`PatternHit` per matching pattern, at the earliest offset of a matching literal.
+:class:`PatternHit` per matching pattern, at the earliest offset of a matching literal. Offsets
+of case-insensitive hits index the lowercased text, which differs from the original only for the
+rare characters whose lowercase form is longer (``"İ"``).
 """
 
 from __future__ import annotations
