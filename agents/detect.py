@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
+import orjson
 from faust import StreamT
 
+from typostream.agents.dlq import send_to_dlq
+from typostream.agents.exceptions import internal_error
 from typostream.agents.records import (
     analysed_message,
     threat_event,
@@ -16,6 +20,8 @@ from typostream.agents.records import (
 from typostream.agents.validation import package_key
 from typostream.streams import metrics
 from typostream.streams.pipeline import Pipeline
+
+log = logging.getLogger("typostream.detect")
 
 
 def register(pipeline: Pipeline) -> None:
@@ -28,7 +34,12 @@ def register(pipeline: Pipeline) -> None:
             value = event.value
             key = package_key(value["registry"], value["name"])  # == the message key, as str
             started = time.perf_counter()
-            result = detector.scan(value["name"], value["registry"])
+            try:
+                result = detector.scan(value["name"], value["registry"])
+            except Exception as exc:  # a detector bug must not stall the partition
+                log.exception("detector failed on %s", key)
+                await send_to_dlq(topics.dlq, internal_error(exc), event.message, orjson.dumps(value))
+                continue
             metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
             detected_at = utc_now_iso()
             threats = [threat_event(value, t, detected_at) for t in result.threats]

@@ -22,3 +22,8 @@ class InvalidEventError(TypostreamError):
         super().__init__(f"{reason}: {detail}")
         self.reason: DeadLetterReason = reason
         self.detail = detail
+
+
+def internal_error(exc: Exception) -> InvalidEventError:
+    """Wrap an unexpected failure so the message is dead-lettered instead of stalling its partition."""
+    return InvalidEventError("internal_error", f"{type(exc).__name__}: {exc}"[:500])

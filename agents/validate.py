@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from faust import StreamT
 
-from typostream.agents.exceptions import InvalidEventError
-from typostream.agents.records import dead_letter, event_message, utc_now_iso
+from typostream.agents.dlq import send_to_dlq
+from typostream.agents.exceptions import InvalidEventError, internal_error
+from typostream.agents.records import event_message, utc_now_iso
 from typostream.agents.validation import parse_publish
 from typostream.streams import metrics
 from typostream.streams.pipeline import Pipeline
@@ -26,10 +27,9 @@ def register(pipeline: Pipeline) -> None:
                 msg = event.message
                 try:
                     publish = parse_publish(msg.value, max_bytes)
-                except InvalidEventError as error:
-                    record = dead_letter(error, msg.value, msg.key, msg.topic, msg.partition, msg.offset)
-                    await topics.dlq.send(key=msg.key, value=record)
-                    metrics.EVENTS_REJECTED.labels(error.reason).inc()
+                except Exception as exc:  # invalid input, or a bug: dead-letter it either way
+                    error = exc if isinstance(exc, InvalidEventError) else internal_error(exc)
+                    await send_to_dlq(topics.dlq, error, msg)
                     continue
                 value = event_message(publish, msg.partition, msg.offset, received_at)
                 await topics.events.send(key=publish.key, value=value)

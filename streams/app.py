@@ -27,15 +27,23 @@ from typostream.streams.topics import declare_topics
 from typostream.streams.transport import register_transport
 
 
-def build_app(settings: Settings, detector: Detector | None = None) -> Pipeline:
-    """A ready-to-run worker app for ``settings``; nothing connects until the worker starts."""
+def build_app(
+    settings: Settings,
+    detector: Detector | None = None,
+    clickhouse: ClickHouseSink | None = None,
+    store: str = "rocksdb://",
+) -> Pipeline:
+    """A ready-to-run worker app for ``settings``; Kafka is not contacted until the worker starts.
+
+    ``detector``/``clickhouse``/``store`` are injectable so agent unit tests run without servers.
+    """
     register_codecs()
     register_transport()
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=settings.kafka_url,
-        store="rocksdb://",
+        store=store,
         datadir=str(settings.worker_dir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -59,7 +67,7 @@ def build_app(settings: Settings, detector: Detector | None = None) -> Pipeline:
         topics=declare_topics(app, settings),
         tables=declare_tables(app, settings),
         detector=detector or Detector.default(settings.watchlist_file, settings.allowlist_file),
-        sink=ClickHouseSink.from_dsn(settings.clickhouse_dsn, settings.chdb_path),
+        sink=clickhouse or ClickHouseSink.from_dsn(settings.clickhouse_dsn, settings.chdb_path),
     )
     for module in (validate, detect, sink, web):
         module.register(pipeline)

@@ -1,0 +1,123 @@
+"""Agents in Faust's test context: memory store, no broker; outbound topics are recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest.mock import AsyncMock
+
+import orjson
+import pytest
+
+from typostream.agents.detection import Detector
+from typostream.streams.app import build_app
+from typostream.streams.config import Settings
+from typostream.streams.pipeline import Pipeline
+
+
+@dataclass
+class RecordingSink:
+    """Stands in for ClickHouse in unit tests (integration tests use real chDB)."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    threats: list[dict[str, Any]] = field(default_factory=list)
+
+    def insert_events(self, rows: list[dict[str, Any]]) -> int:
+        self.events.extend(rows)
+        return len(rows)
+
+    def insert_threats(self, rows: list[dict[str, Any]]) -> int:
+        self.threats.extend(rows)
+        return len(rows)
+
+
+class ExplodingDetector:
+    def scan(self, name: str, registry: str) -> Any:
+        raise RuntimeError("boom")
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector.default()
+
+
+def make_pipeline(tmp_path: Path, detector: Any) -> Iterator[tuple[Pipeline, dict[str, AsyncMock]]]:
+    pipeline = build_app(
+        Settings(data_dir=tmp_path), detector=detector, clickhouse=RecordingSink(), store="memory://"
+    )
+    sends = {}
+    for name in ("events", "analysed", "threats", "dlq"):
+        topic = getattr(pipeline.topics, name)
+        sends[name] = AsyncMock()
+        object.__setattr__(topic, "send", sends[name])
+    yield pipeline, sends
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, detector: Detector) -> Iterator[tuple[Pipeline, dict[str, AsyncMock]]]:
+    yield from make_pipeline(tmp_path, detector)
+
+
+def publish(name: str, registry: str = "npm", version: str = "1.0.0") -> bytes:
+    return orjson.dumps(
+        {"name": name, "version": version, "created_date": "2026-11-25T10:00:00Z", "type": registry}
+    )
+
+
+def sent_values(mock: AsyncMock) -> list[Any]:
+    return [call.kwargs["value"] for call in mock.await_args_list]
+
+
+async def test_validate_forwards_valid_and_dead_letters_invalid(pipeline: tuple) -> None:
+    app_pipeline, sends = pipeline
+    agent = app_pipeline.app.agents["validate"]
+    async with agent.test_context() as context:
+        await context.put(publish("Left_Pad", "pypi"))
+        await context.put(b"{oops")
+    [event] = sent_values(sends["events"])
+    assert (event["name"], event["registry"]) == ("Left_Pad", "pypi")
+    assert sends["events"].await_args.kwargs["key"] == "pypi:left-pad"
+    [record] = sent_values(sends["dlq"])
+    assert record["reason"] == "not_json"
+
+
+async def test_detect_emits_threats_updates_table_and_analysed(pipeline: tuple) -> None:
+    app_pipeline, sends = pipeline
+    value = {
+        "event_id": "0" * 32,
+        "registry": "pypi",
+        "name": "reqeusts",
+        "version": "1.0.0",
+        "created_date": "2026-11-25T10:00:00.000Z",
+        "artifact_id": "",
+        "schema_ver": "",
+        "received_at": "2026-11-25T10:00:01.000Z",
+        "source_partition": 0,
+        "source_offset": 0,
+    }
+    agent = app_pipeline.app.agents["detect"]
+    async with agent.test_context() as context:
+        await context.put(value, key=b"pypi:reqeusts")
+        state = app_pipeline.tables.packages["pypi:reqeusts"]
+    threats = sent_values(sends["threats"])
+    assert [t["threat"]["target"] for t in threats] == ["requests"]
+    assert threats[0]["metadata"]["correlation_id"] == "0" * 32
+    [analysed] = sent_values(sends["analysed"])
+    assert analysed["verdict"] in ("suspicious", "malicious") and analysed["threat_count"] == 1
+    assert state["versions_seen"] == ["1.0.0"] and state["last_threat"]["target"] == "requests"
+
+
+async def test_detector_failure_dead_letters_the_event_and_continues(tmp_path: Path) -> None:
+    app_pipeline, sends = next(make_pipeline(tmp_path, ExplodingDetector()))
+    value = {"event_id": "1" * 32, "registry": "npm", "name": "x", "version": "1"}
+    agent = app_pipeline.app.agents["detect"]
+    async with agent.test_context() as context:
+        await context.put(value, key=b"npm:x")
+        await context.put({**value, "name": "y"}, key=b"npm:y")
+    records = sent_values(sends["dlq"])
+    assert [r["reason"] for r in records] == ["internal_error", "internal_error"]
+    assert "RuntimeError: boom" in records[0]["error"]
+    assert orjson.loads(__import__("base64").b64decode(records[0]["original_b64"]))["name"] == "x"
+    assert not sends["analysed"].await_args_list
