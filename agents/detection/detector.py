@@ -12,11 +12,16 @@ from typing import Any
 
 from typostream.agents.detection.exceptions import NameListError
 from typostream.agents.detection.index import CandidateIndex, Target
-from typostream.agents.detection.names import NameForms, check_registry, normalize
+from typostream.agents.detection.names import NameForms, check_registry, normalize, tokens
 from typostream.agents.detection.popular import load_popular
 from typostream.agents.detection.scoring import Verdict, score, severity_for, verdict_for
-from typostream.agents.detection.techniques import DEPENDENCY_CONFUSION, TYPOSQUAT_TECHNIQUES, Technique
-from typostream.agents.detection.techniques.combosquat import affix_cores
+from typostream.agents.detection.techniques import (
+    DEPENDENCY_CONFUSION,
+    TECHNIQUES,
+    TYPOSQUAT_TECHNIQUES,
+    Technique,
+)
+from typostream.agents.detection.techniques.combosquat import Combosquat, folded_cores
 from typostream.agents.detection.tunables import MIN_REPORT_SCORE, REGISTRIES
 
 __all__ = ["Detector", "NameSource", "ScanResult", "Threat"]
@@ -25,6 +30,8 @@ NameSource = None | Iterable[str] | Path | str
 """A watchlist/allowlist: None, names, or a path to a file :meth:`Detector.load_names` reads."""
 
 MAX_THREATS = 5
+COMBOSQUAT = TECHNIQUES[Combosquat.id]
+assert isinstance(COMBOSQUAT, Combosquat)
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9@][A-Za-z0-9._/@-]*)")
 _PACKAGE_JSON_KEYS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
 
@@ -93,11 +100,13 @@ def _popular_index(registry: str) -> CandidateIndex:
 class Detector:
     """Scans names against per-registry candidate indexes. Immutable after construction: thread safe."""
 
-    __slots__ = ("_allow", "_indexes")
+    __slots__ = ("_allow", "_indexes", "_plans")
 
     def __init__(self, indexes: dict[str, CandidateIndex], allowlist: dict[str, frozenset[str]]) -> None:
         self._indexes = dict(indexes)
         self._allow = dict(allowlist)
+        # per-target technique lists, filled on first use (a target's data, not a cache of names)
+        self._plans: dict[str, dict[str, tuple[Technique, ...]]] = {reg: {} for reg in self._indexes}
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -154,14 +163,21 @@ class Detector:
 
     def scan(self, name: str, registry: str) -> ScanResult:
         """Scan one name; raise :class:`UnknownRegistryError` for a registry not in ``REGISTRIES``."""
-        reg = check_registry(registry)
-        index = self._indexes[reg]
+        index = self._indexes.get(registry)
+        if index is None:
+            registry = check_registry(registry)
+            index = self._indexes[registry]
+        reg = registry
+        popular = index.by_key.get(name)
+        if popular is not None and popular.popular:
+            return ScanResult(name, reg)  # fast path: a popular name spelt as its key is never flagged
         query = NameForms.of(name, reg)
-        if not query.key or query.key in self._allow[reg]:
+        key = query.key
+        if not key or key in self._allow[reg]:
             return ScanResult(name, reg)
         threats: list[Threat] = []
         critical = False
-        exact = index.by_key.get(query.key)
+        exact = index.by_key.get(key)
         if exact is not None:
             if exact.popular:
                 return ScanResult(name, reg)  # never flag a popular name
@@ -169,32 +185,85 @@ class Detector:
             if match is not None:
                 threats.append(self._threat(DEPENDENCY_CONFUSION, match.detail, match, exact, query, reg))
                 critical = True
-        candidates = {t.forms.key: t for t in index.near(query)}
-        for target in index.reordered(query.key):
+        # candidates: a few dict probes; most names have none and stop here
+        candidates: dict[str, Target] = {}
+        for target in index.by_skeleton.get(query.skeleton, ()):
             candidates[target.forms.key] = target
-        if query.scope is None:
-            for core, _ in affix_cores(query.key):
-                for target in index.near(NameForms.of(core, reg)):
+        cores: list[tuple[str, str, str]] = []
+        if query.scope is not None:
+            # only look-alikes (skeleton, above) and other scopes of the same name can match a
+            # scoped name: no other technique compares scoped names
+            for target in index.other_scopes(query.scope, query.bare):
+                candidates[target.forms.key] = target
+        else:
+            # only a one-edit neighbour can match an unscoped name by a typo technique; the
+            # pre-filter rules that out for most names in three set probes
+            if index.may_be_one_edit(query.folded):
+                for target in index.within_one_edit(query.folded):
                     candidates[target.forms.key] = target
-        candidates.pop(query.key, None)
-        for target in candidates.values():
-            if query.scope is not None and target.forms.scope in (query.scope, None):
-                continue  # only the scope's owner publishes there; @types/x is no squat of x
-            threat = self._best(query, target, reg)
-            if threat is not None:
-                threats.append(threat)
+            elif index.watched_edit:  # two-edit matches are for watchlisted names only
+                for target in index.within_one_edit(query.folded, watched_only=True):
+                    candidates[target.forms.key] = target
+            words = tokens(key)
+            if len(words) >= 2:
+                for target in index.by_words.get(" ".join(sorted(words)), ()):
+                    candidates[target.forms.key] = target
+            cores = folded_cores(key, words, query.squashed)
+            for _, _, folded in cores:
+                for target in index.by_skeleton.get(folded, ()):
+                    candidates[target.forms.key] = target
+                if index.watched_edit:  # affix + typo: watchlisted targets only
+                    for target in index.within_one_edit(folded, watched_only=True):
+                        candidates[target.forms.key] = target
+        candidates.pop(key, None)
+        if candidates:
+            plans = self._plans[reg]
+            for target in candidates.values():
+                if query.scope is not None and target.forms.scope in (query.scope, None):
+                    continue  # only the scope's owner publishes there; @types/x is no squat of x
+                techniques = plans.get(target.forms.key)
+                if techniques is None:
+                    techniques = plans[target.forms.key] = self._plan(target)
+                threat = self._best(query, target, reg, techniques, cores)
+                if threat is not None:
+                    threats.append(threat)
         if not threats:
             return ScanResult(name, reg)
         threats.sort(key=lambda t: (-t.score, t.target))
         threats = threats[:MAX_THREATS]
         return ScanResult(name, reg, verdict_for([t.score for t in threats], critical), threats)
 
-    def _best(self, query: NameForms, target: Target, registry: str) -> Threat | None:
+    @staticmethod
+    def _plan(target: Target) -> tuple[Technique, ...]:
+        """The techniques whose length gate lets them judge ``target`` (per target, not per name)."""
+        return tuple(t for t in TYPOSQUAT_TECHNIQUES if t.applies(target))
+
+    def _best(
+        self,
+        query: NameForms,
+        target: Target,
+        registry: str,
+        techniques: tuple[Technique, ...],
+        cores: list[tuple[str, str, str]],
+    ) -> Threat | None:
+        forms = target.forms
+        if query.scope == forms.scope:
+            delta = len(query.bare) - len(forms.bare)
+        else:
+            delta = len(query.key) - len(forms.key)
+        squashed_delta = len(query.squashed) - len(forms.squashed)
+        scoped = query.scope is not None
         best: Threat | None = None
-        for technique in TYPOSQUAT_TECHNIQUES:
-            if (query.scope is not None and not technique.scoped_queries) or not technique.applies(target):
+        for technique in techniques:
+            if scoped and not technique.scoped_queries:
                 continue
-            match = technique.match(query, target)
+            deltas = technique.length_deltas
+            if deltas is not None and delta not in deltas and squashed_delta not in deltas:
+                continue  # e.g. an omission needs a name one character shorter
+            if technique is COMBOSQUAT:
+                match = COMBOSQUAT.match_cores(target, cores) if cores and squashed_delta >= 0 else None
+            else:
+                match = technique.match(query, target)
             if match is None:
                 continue
             threat = self._threat(technique, match.detail, match, target, query, registry)

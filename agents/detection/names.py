@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 _PEP503 = re.compile(r"[-_.]+")
-_TOKEN_SPLIT = re.compile(r"[-_./@]+")
 _SQUASH = str.maketrans("", "", SEPARATORS + "@/")
 _SQUASH_BYTES = (SEPARATORS + "@/").encode()
 
@@ -44,9 +43,15 @@ def check_registry(registry: str) -> str:
 
 def normalize(name: str, registry: str) -> str:
     """Registry-normalised key: PEP 503 for PyPI, lowercase for npm (scope kept) and RubyGems."""
-    name = unicodedata.normalize("NFC", name.strip())
+    name = name.strip()
+    if not name.isascii():
+        name = unicodedata.normalize("NFC", name)
     if registry == "pypi":
-        return _PEP503.sub("-", name).lower()
+        name = name.lower()
+        # most names have no separator run to collapse: skip the regex for them
+        if "_" in name or "." in name or "--" in name:
+            return _PEP503.sub("-", name)
+        return name
     return name.lower()
 
 
@@ -65,9 +70,12 @@ def squash(key: str) -> str:
     return key.translate(_SQUASH)
 
 
+_TOKEN_SEPARATORS = str.maketrans(dict.fromkeys(SEPARATORS + "@/", "-"))
+
+
 def tokens(key: str) -> list[str]:
     """Words of a name: ``"@babel/plugin-x"`` -> ``["babel", "plugin", "x"]``."""
-    return [t for t in _TOKEN_SPLIT.split(key) if t]
+    return [t for t in key.translate(_TOKEN_SEPARATORS).split("-") if t]
 
 
 @lru_cache(maxsize=1)
@@ -147,6 +155,14 @@ class NameForms(NamedTuple):
     @classmethod
     def of(cls, name: str, registry: str) -> NameForms:
         key = normalize(name, registry)
-        scope, bare = split_scope(key) if registry == "npm" else (None, key)
-        folded = char_fold(key)
-        return cls(name, key, scope, bare, squash(key), _fold_sequences(folded), folded)
+        if registry == "npm" and key[:1] == "@" and "/" in key:
+            scope, _, bare = key[1:].partition("/")
+        else:
+            scope, bare = None, key
+        if key.isascii():
+            raw = key.encode()
+            squashed = raw.translate(None, _SQUASH_BYTES).decode()
+            folded = raw.translate(_ascii_fold_bytes(), _SQUASH_BYTES).decode()
+        else:
+            squashed, folded = squash(key), char_fold(key)
+        return cls(name, key, scope, bare, squashed, _fold_sequences(folded), folded)

@@ -46,6 +46,9 @@ class Technique(ABC):
     """Same, for watchlisted names."""
     scoped_queries: ClassVar[bool] = False
     """Whether the technique compares scoped (``@scope/x``) names at all (only its owner publishes there)."""
+    length_deltas: ClassVar[frozenset[int] | None] = None
+    """``len(squat) - len(target)`` of a :func:`string_pairs` pair at which :meth:`match` can succeed
+    (None: any). The detector does not call ``match`` on a pair no delta of which is listed."""
 
     @property
     def type(self) -> str:

@@ -38,6 +38,7 @@ class BitFlip(Technique):
     min_len = MIN_TYPO_LEN + 1
     min_len_top = 5
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
+    length_deltas = frozenset({0})
 
     def match(self, query: NameForms, target: Target) -> Match | None:
         for squat, name in string_pairs(query, target.forms):

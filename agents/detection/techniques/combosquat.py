@@ -25,15 +25,19 @@ from typostream.agents.detection.tunables import (
     WATCHLIST_ONLY_AFFIXES,
 )
 
-__all__ = ["Combosquat", "affix_cores"]
+__all__ = ["Combosquat", "affix_cores", "folded_cores"]
 
 _VERSION = re.compile(VERSION_SUFFIX)
 
 
-def affix_cores(key: str) -> list[tuple[str, str]]:
-    """``(core, affix)`` pairs for every known affix stripped from ``key`` (squashed cores)."""
+def affix_cores(key: str, words: list[str] | None = None, flat: str | None = None) -> list[tuple[str, str]]:
+    """``(core, affix)`` pairs for every known affix stripped from ``key`` (squashed cores).
+
+    ``words`` (:func:`tokens` of ``key``) and ``flat`` (its squashed form) may be passed when known.
+    """
     out: list[tuple[str, str]] = []
-    words = tokens(key)
+    if words is None:
+        words = tokens(key)
     if len(words) >= 2:
         first, last = words[0] in AFFIX_WORDS, words[-1] in AFFIX_WORDS
         if first:
@@ -42,7 +46,8 @@ def affix_cores(key: str) -> list[tuple[str, str]]:
             out.append(("".join(words[:-1]), f"suffix '{words[-1]}'"))
         if first and last and len(words) >= 3:
             out.append(("".join(words[1:-1]), f"prefix '{words[0]}' and suffix '{words[-1]}'"))
-    flat = squash(key)
+    if flat is None:
+        flat = squash(key)
     if flat.startswith(FUSED_PREFIXES):
         for prefix in FUSED_PREFIXES:
             if flat.startswith(prefix) and (len(words) < 2 or words[0] != prefix):
@@ -60,6 +65,13 @@ def affix_cores(key: str) -> list[tuple[str, str]]:
     return [(core, affix) for core, affix in out if len(core) >= MIN_CORE_LEN_WATCHLIST]
 
 
+def folded_cores(
+    key: str, words: list[str] | None = None, flat: str | None = None
+) -> list[tuple[str, str, str]]:
+    """:func:`affix_cores` with each core's look-alike-folded form: ``(core, affix, folded core)``."""
+    return [(core, affix, fold(core)) for core, affix in affix_cores(key, words, flat)]
+
+
 class Combosquat(Technique):
     id = "typosquat.combosquat"
     description = (
@@ -74,12 +86,15 @@ class Combosquat(Technique):
     def match(self, query: NameForms, target: Target) -> Match | None:
         if query.scope is not None:
             return None
+        return self.match_cores(target, folded_cores(query.key))
+
+    def match_cores(self, target: Target, cores: list[tuple[str, str, str]]) -> Match | None:
+        """:meth:`match` given the scanned name's :func:`folded_cores` (the detector computes them once)."""
         want = target.forms.skeleton
         best: Match | None = None
-        for core, affix in affix_cores(query.key):
+        for _, affix, folded in cores:
             if not target.watched and not self._popular_affix(affix, target):
                 continue
-            folded = fold(core)
             if folded == want:
                 return Match(f"adds {affix} to '{target.forms.key}'", self.confidence, 0)
             # affix + typo (``node-opensl``): watchlisted names only, popular ones have too many neighbours

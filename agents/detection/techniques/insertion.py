@@ -26,6 +26,7 @@ class Insertion(Technique):
     min_len = MIN_TYPO_LEN + 1
     min_len_top = MIN_TYPO_LEN
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
+    length_deltas = frozenset({1})
 
     def match(self, query: NameForms, target: Target) -> Match | None:
         for squat, name in string_pairs(query, target.forms):

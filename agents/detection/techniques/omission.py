@@ -30,6 +30,7 @@ class Omission(Technique):
     min_len = MIN_TYPO_LEN
     min_len_top = 5
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
+    length_deltas = frozenset({-1})
 
     def match(self, query: NameForms, target: Target) -> Match | None:
         for squat, name in string_pairs(query, target.forms):

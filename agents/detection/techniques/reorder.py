@@ -24,6 +24,7 @@ class Reorder(Technique):
     confidence = 0.7
     min_len = 5
     min_len_watchlist = 3
+    length_deltas = frozenset({0})
 
     def match(self, query: NameForms, target: Target) -> Match | None:
         # ``serverless-sentry`` for ``@sentry/serverless``: an organisation's name used as a word is

@@ -36,6 +36,7 @@ class Separator(Technique):
     confidence = 0.74
     min_len = MIN_SEPARATOR_LEN
     min_len_watchlist = 2
+    length_deltas = frozenset({0})
 
     def match(self, query: NameForms, target: Target) -> Match | None:
         t = target.forms

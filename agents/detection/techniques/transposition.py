@@ -37,6 +37,7 @@ class Transposition(Technique):
     min_len = MIN_TRANSPOSE_LEN
     min_len_top = 4
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
+    length_deltas = frozenset({0})
 
     def match(self, query: NameForms, target: Target) -> Match | None:
         for squat, name in string_pairs(query, target.forms):
