@@ -1,4 +1,5 @@
-"""Agent ``detect``: validated events → detectors → threats topic, package table, analysed topic."""
+"""Agent ``detect``: validated events → name detectors and known-malicious lookup → threats topic,
+package table, analysed topic."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import orjson
 from faust import StreamT
 
 from typostream.agents.dlq import send_to_dlq
+from typostream.agents.enrichment import known_only
 from typostream.agents.exceptions import internal_error
 from typostream.agents.records import (
     analysed_message,
@@ -25,7 +27,12 @@ log = logging.getLogger("typostream.detect")
 
 
 def register(pipeline: Pipeline) -> None:
-    topics, packages, detector = pipeline.topics, pipeline.tables.packages, pipeline.detector
+    topics, packages, detector, known = (
+        pipeline.topics,
+        pipeline.tables.packages,
+        pipeline.detector,
+        pipeline.known,
+    )
 
     @pipeline.app.agent(topics.events, name="detect")
     async def detect(stream: StreamT) -> None:
@@ -36,20 +43,23 @@ def register(pipeline: Pipeline) -> None:
             started = time.perf_counter()
             try:
                 result = detector.scan(value["name"], value["registry"])
+                malicious = known_only(known, value["registry"], value["name"], value["version"])
             except Exception as exc:  # a detector bug must not stall the partition
                 log.exception("detector failed on %s", key)
                 await send_to_dlq(topics.dlq, internal_error(exc), event.message, orjson.dumps(value))
                 continue
             metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
             detected_at = utc_now_iso()
-            threats = [threat_event(value, t, detected_at) for t in result.threats]
+            findings = [*malicious, *result.threats]
+            verdict = "malicious" if malicious else result.verdict
+            threats = [threat_event(value, t, detected_at) for t in findings]
             for threat in threats:
                 await topics.threats.send(key=key, value=threat)
                 metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
             state = update_package_state(packages.get(key), value)
             packages[key] = with_last_threat(state, max(threats, key=_risk, default=None))
-            await topics.analysed.send(key=key, value=analysed_message(value, result.verdict, result.threats))
-            metrics.EVENTS_ANALYSED.labels(result.verdict).inc()
+            await topics.analysed.send(key=key, value=analysed_message(value, verdict, findings))
+            metrics.EVENTS_ANALYSED.labels(verdict).inc()
 
 
 def _risk(threat: dict) -> int:

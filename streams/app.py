@@ -6,6 +6,7 @@ Dataflow::
           │ (raw bytes)     │          (keyed by package)  │ └──▶ typostream.analysed
           │                 └──▶ typostream.dlq            │            │
           │                                          packages table     ▼
+          │                      typostream.events ──enrich (opt-in)──▶ threats
           │                                                     sink ──▶ ClickHouse events / threats
 """
 
@@ -15,8 +16,9 @@ import logging
 
 import faust
 
-from typostream.agents import detect, sink, validate
+from typostream.agents import detect, enrich, sink, validate
 from typostream.agents.detection import Detector
+from typostream.agents.enrichment import KnownMalicious
 from typostream.agents.sinks.clickhouse import ClickHouseSink
 from typostream.streams import web
 from typostream.streams.codecs import register_codecs
@@ -25,6 +27,13 @@ from typostream.streams.pipeline import Pipeline
 from typostream.streams.tables import declare_tables
 from typostream.streams.topics import declare_topics
 from typostream.streams.transport import register_transport
+
+
+def known_malicious(settings: Settings) -> KnownMalicious:
+    extra = [p.strip() for p in settings.known_malicious_paths.split(",") if p.strip()]
+    return (
+        KnownMalicious.from_paths([KnownMalicious.seed_path(), *extra]) if extra else KnownMalicious.default()
+    )
 
 
 def build_app(
@@ -67,9 +76,10 @@ def build_app(
         topics=declare_topics(app, settings),
         tables=declare_tables(app, settings),
         detector=detector or Detector.default(settings.watchlist_file, settings.allowlist_file),
+        known=known_malicious(settings),
         sink=clickhouse or ClickHouseSink.from_dsn(settings.clickhouse_dsn, settings.chdb_path),
     )
-    for module in (validate, detect, sink, web):
+    for module in (validate, detect, enrich, sink, web):
         module.register(pipeline)
     logging.getLogger("typostream").setLevel(settings.log_level)
     return pipeline

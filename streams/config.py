@@ -65,6 +65,14 @@ class Settings:
     fetch_max_wait_ms: int = 10
     unbatched_producer: bool = False
     producer_linger_ms: float = 2.0
+    # Enrichment. Known-malicious lookups (bundled seed + these OSV files/dirs, comma-separated,
+    # e.g. a checkout of ossf/malicious-packages) always run; fetching each version's registry
+    # metadata to scan install scripts and descriptions is opt-in (it calls the registries).
+    known_malicious_paths: str = ""
+    registry_metadata: bool = False
+    npm_registry_url: str = "https://registry.npmjs.org"
+    pypi_url: str = "https://pypi.org"
+    enrich_concurrency: int = 8
     watchlist_file: Path | None = None
     allowlist_file: Path | None = None
     log_level: str = "WARNING"
@@ -93,7 +101,7 @@ class Settings:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in {"redis_url", "clickhouse_dsn", "kafka_bootstrap"}:
+            if f.name in {"redis_url", "clickhouse_dsn", "kafka_bootstrap", "npm_registry_url", "pypi_url"}:
                 value = mask_url(str(value))
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out

@@ -22,3 +22,6 @@ SINK_FAILURES = Counter(
     "typostream_sink_failures_total", "Failed ClickHouse batch writes (retried)", ["table"]
 )
 SINK_BATCH_SECONDS = Histogram("typostream_sink_batch_seconds", "ClickHouse batch insert time", ["table"])
+ENRICH_FAILURES = Counter(
+    "typostream_enrich_failures_total", "Events whose registry metadata could not be fetched", ["error"]
+)

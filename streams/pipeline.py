@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import faust
 
 from typostream.agents.detection import Detector
+from typostream.agents.enrichment import KnownMalicious
 from typostream.agents.sinks.clickhouse import ClickHouseSink
 from typostream.streams.config import Settings
 from typostream.streams.tables import Tables
@@ -20,4 +21,5 @@ class Pipeline:
     topics: Topics
     tables: Tables
     detector: Detector
+    known: KnownMalicious
     sink: ClickHouseSink

@@ -121,3 +121,27 @@ async def test_detector_failure_dead_letters_the_event_and_continues(tmp_path: P
     assert "RuntimeError: boom" in records[0]["error"]
     assert orjson.loads(__import__("base64").b64decode(records[0]["original_b64"]))["name"] == "x"
     assert not sends["analysed"].await_args_list
+
+
+async def test_known_malicious_version_is_flagged_malicious(pipeline: tuple) -> None:
+    app_pipeline, sends = pipeline
+    value = {
+        "event_id": "2" * 32,
+        "registry": "npm",
+        "name": "flatmap-stream",
+        "version": "0.1.1",
+        "created_date": "2018-11-26T00:00:00.000Z",
+        "artifact_id": "",
+        "schema_ver": "",
+        "received_at": "2026-11-25T10:00:01.000Z",
+        "source_partition": 0,
+        "source_offset": 0,
+    }
+    agent = app_pipeline.app.agents["detect"]
+    async with agent.test_context() as context:
+        await context.put(value, key=b"npm:flatmap-stream")
+        await context.put({**value, "event_id": "3" * 32, "version": "0.1.2"}, key=b"npm:flatmap-stream")
+    malicious = [t for t in sent_values(sends["threats"]) if t["type"] == "malicious_package"]
+    assert [(t["package"]["version"], t["severity"]) for t in malicious] == [("0.1.1", "critical")]
+    verdicts = [a["verdict"] for a in sent_values(sends["analysed"])]
+    assert verdicts[0] == "malicious" and verdicts[1] != "malicious"

@@ -1,0 +1,67 @@
+"""Agent ``enrich`` (opt-in): fetch each version's registry metadata and scan what it contains.
+
+Install scripts and descriptions are matched against the Aho-Corasick pattern set; findings go to
+the threats topic like any other threat. Metadata comes through the multi-level cache (in-process
+L1 → Redis L2 → registry HTTP), so replays and repeated versions don't hit the registry again.
+Enrichment is best effort: a registry outage is counted and logged, never blocks detection (which
+runs in ``detect``, on the same events, independently).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from faust import StreamT
+
+from typostream.agents.enrichment import (
+    EnrichmentError,
+    KnownMalicious,
+    MultiLevelCache,
+    PackageMetadata,
+    PatternSet,
+    RegistryClient,
+    analyse,
+)
+from typostream.agents.records import threat_event, utc_now_iso
+from typostream.agents.validation import package_key
+from typostream.streams import metrics
+from typostream.streams.pipeline import Pipeline
+
+log = logging.getLogger("typostream.enrich")
+NO_KNOWN = KnownMalicious()  # known-malicious lookups happen in ``detect``; don't report them twice
+
+
+def register(pipeline: Pipeline) -> None:
+    settings, topics = pipeline.settings, pipeline.topics
+    if not settings.registry_metadata:
+        return
+    patterns = PatternSet.default()
+    client = RegistryClient(npm_base=settings.npm_registry_url, pypi_base=settings.pypi_url)
+    cache = MultiLevelCache(settings.redis_url)
+
+    # Ordering doesn't matter here and the work is I/O: several events in flight per worker.
+    @pipeline.app.agent(topics.events, name="enrich", concurrency=settings.enrich_concurrency)
+    async def enrich(stream: StreamT) -> None:
+        async for value in stream:
+            registry, name, version = value["registry"], value["name"], value["version"]
+            try:
+                metadata = await cache.get_or_load(
+                    "metadata",
+                    f"{registry}:{name}@{version}",
+                    lambda r=registry, n=name, v=version: client.fetch(r, n, v),
+                    decode=PackageMetadata.from_dict,
+                )
+            except EnrichmentError as exc:
+                metrics.ENRICH_FAILURES.labels(type(exc).__name__).inc()
+                log.warning("no metadata for %s %s@%s: %s", registry, name, version, exc)
+                continue
+            detected_at = utc_now_iso()
+            for finding in analyse(metadata, patterns, NO_KNOWN, registry, name, version):
+                threat = threat_event(value, finding, detected_at)
+                await topics.threats.send(key=package_key(registry, name), value=threat)
+                metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
+
+    @pipeline.app.on_before_shutdown.connect
+    async def close_enrichment(app: object, **kwargs: object) -> None:
+        await client.close()
+        await cache.close()
