@@ -140,4 +140,5 @@ def print_summary(console: Console, sink: ClickHouseSink, run: DemoRun, use_labe
         _, rows = sink.query("SELECT DISTINCT registry, name, target FROM threats FINAL")
         flagged = {(registry, name, target) for registry, name, target in rows}
         caught = sum((lab["registry"], lab["name"], lab["target"]) in flagged for lab in labels)
-        console.print(f"injected squats in the sample flagged with the right target: {caught}/{len(labels)}")
+        label = "labelled threats in the sample (squats, known-malicious) caught"
+        console.print(f"{label}: {caught}/{len(labels)}")

@@ -367,6 +367,33 @@ def write_jsonl_gz(path: Path, records: list[dict[str, str]]) -> None:
     path.write_bytes(raw.getvalue())
 
 
+SEED_ADVISORIES = HERE.parent / "patterns" / "known_malicious.seed.json"
+# Invalid on purpose, so the demo shows the dead-letter topic at work (reasons: schema).
+MALFORMED: list[dict[str, object]] = [
+    {"name": "missing-version", "created_date": "2026-11-02T14:30:00Z", "type": "npm"},
+    {"name": 12345, "version": "1.0.0", "created_date": "2026-11-02T14:31:00Z", "type": "npm"},
+    {"name": "gem-thing", "version": "1.0.0", "created_date": "2026-11-02T14:32:00Z", "type": "rubygems"},
+    {"name": "no-tz", "version": "1.0.0", "created_date": "2026-11-02 14:33:00", "type": "pypi"},
+]
+
+
+def add_known_malicious(
+    events: list[dict[str, str]], labels: list[dict[str, str]], rng: random.Random
+) -> None:
+    """Replay one affected version of each bundled known-malicious advisory, at seeded positions."""
+    advisories = json.loads(SEED_ADVISORIES.read_text())["advisories"]
+    for advisory in advisories:
+        for affected in advisory["affected"]:
+            registry = "npm" if affected["package"]["ecosystem"] == "npm" else "pypi"
+            version = (affected.get("versions") or ["1.0.0"])[0]
+            at = rng.randrange(len(events))
+            name = affected["package"]["name"]
+            events.insert(at, {**events[at], "name": name, "version": version, "type": registry})
+            labels.append(
+                {"name": name, "registry": registry, "target": advisory["id"], "technique": "known_malicious"}
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--npm", type=Path, default=DEFAULT_NPM)
@@ -376,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
     events, labels = generate(args.npm, args.pypi, args.seed, args.count)
+    rng = random.Random(args.seed + 1)
+    add_known_malicious(events, labels, rng)
+    for record in MALFORMED:
+        events.insert(rng.randrange(len(events)), record)  # type: ignore[arg-type]
     write_jsonl_gz(args.out / "feed.jsonl.gz", events)
     write_jsonl_gz(args.out / "labels.jsonl.gz", labels)
     by_type: dict[str, int] = {}
@@ -384,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     by_tech: dict[str, int] = {}
     for lab in labels:
         by_tech[lab["technique"]] = by_tech.get(lab["technique"], 0) + 1
-    print(f"{len(events)} events {by_type}; {len(labels)} squats {by_tech}", file=sys.stderr)
+    print(f"{len(events)} events {by_type}; {len(labels)} labelled threats {by_tech}", file=sys.stderr)
     return 0
 
 

@@ -22,10 +22,12 @@ def test_demo_processes_the_sample_feed_and_cleans_up(tmp_path: Path) -> None:
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
-    assert re.search(r"events analysed \(ClickHouse\)\s*│\s*3000\b", out), out[-3000:]
-    caught = re.search(r"injected squats in the sample flagged with the right target: (\d+)/(\d+)", out)
-    assert caught is not None and int(caught.group(2)) == 90
-    assert int(caught.group(1)) >= 60, "the detector should catch most injected squats"
+    # 3,014 lines: 3,010 valid publishes and 4 malformed ones that must land in the DLQ
+    assert re.search(r"events analysed \(ClickHouse\)\s*│\s*3010\b", out), out[-3000:]
+    assert re.search(r"rejected to DLQ\s*│\s*4\b", out), out[-3000:]
+    caught = re.search(r"labelled threats in the sample \(squats, known-malicious\) caught: (\d+)/(\d+)", out)
+    assert caught is not None and int(caught.group(2)) == 100
+    assert int(caught.group(1)) >= 80, "most injected squats and every known-malicious replay are caught"
     # teardown: no stack left running in the data dir
     status = subprocess.run(
         [
