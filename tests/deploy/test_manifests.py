@@ -89,7 +89,7 @@ def test_compose_worker_env_values(compose: dict[str, Any], tmp_path: Path) -> N
         r"http://default:\$\{CLICKHOUSE_PASSWORD[^}]*\}@clickhouse:8123/default",
         env["TYPOSTREAM_CLICKHOUSE_DSN"],
     )
-    assert env["TYPOSTREAM_UNBATCHED_PRODUCER"] == "false"
+    assert env["TYPOSTREAM_HIGHWATER_FROM_FETCH"] == "false"  # real Kafka: plain transport
     assert env["TYPOSTREAM_WEB_HOST"] == "0.0.0.0"
     # Values must coerce like Settings.from_env would.
     environ = {k: v for k, v in env.items() if k != "TYPOSTREAM_DATA_DIR"}
@@ -151,7 +151,7 @@ def test_k8s_worker_is_consistent(k8s: dict[str, dict[str, Any]]) -> None:
     assert container["args"] == ["typostream", "worker"]
     port = int(config["TYPOSTREAM_WEB_PORT"])
     assert config["TYPOSTREAM_WEB_HOST"] == "0.0.0.0"
-    assert config["TYPOSTREAM_UNBATCHED_PRODUCER"] == "false"
+    assert config["TYPOSTREAM_HIGHWATER_FROM_FETCH"] == "false"
     assert container["ports"][0]["containerPort"] == port
     assert container["readinessProbe"]["httpGet"]["path"] == "/metrics"
     mount = container["volumeMounts"][0]
