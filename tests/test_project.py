@@ -42,3 +42,12 @@ def test_readme_opens_with_the_commands_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash .ci/install" in ci
     assert tests in ci
+
+
+def test_readme_detector_table_is_generated_from_the_registry() -> None:
+    from typostream.streams.cli.detectors import markdown_table
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- detectors:start -->\n(.*?)\n<!-- detectors:end -->", readme, re.S)
+    assert block is not None
+    assert block.group(1).strip() == markdown_table()

@@ -1,0 +1,36 @@
+"""Command: ``detectors`` — the technique registry, as a table or as the README's Markdown."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from typostream.agents.detection import TECHNIQUES
+from typostream.streams.cli.app import cli, fail
+
+
+def markdown_table() -> str:
+    """The README's detector table, generated from the registry (tests keep the two equal)."""
+    lines = ["| id | default severity | what it catches |", "|---|---|---|"]
+    for technique in TECHNIQUES.values():
+        lines.append(f"| `{technique.id}` | {technique.severity} | {technique.description} |")
+    return "\n".join(lines)
+
+
+@cli.command()
+def detectors(
+    output: Annotated[str, typer.Option("--format", help="table (default) or markdown.")] = "table",
+) -> None:
+    """List the detection techniques (id, default severity, description)."""
+    if output == "markdown":
+        typer.echo(markdown_table())
+        return
+    if output != "table":
+        raise fail(f"--format must be 'table' or 'markdown', not {output!r}")
+    table = Table("id", "severity", "what it catches")
+    for technique in TECHNIQUES.values():
+        table.add_row(technique.id, technique.severity, technique.description)
+    Console().print(table)
