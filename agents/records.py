@@ -6,8 +6,9 @@ import base64
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
+from typostream.agents.detection import Threat
 from typostream.agents.exceptions import InvalidEventError
 from typostream.agents.validation import PublishEvent
 
@@ -26,17 +27,6 @@ _MITIGATIONS: dict[str, list[str]] = {
     ],
 }
 _DEFAULT_MITIGATIONS = ["Review the package before installing it."]
-
-
-class ThreatLike(Protocol):
-    """What the detection library returns per finding (see typostream.agents.detection.Threat)."""
-
-    type: str
-    target: str
-    technique: str
-    score: float
-    severity: str
-    evidence: str
 
 
 def utc_now_iso() -> str:
@@ -91,7 +81,7 @@ def max_severity(severities: Sequence[str]) -> str:
     return SEVERITY_ORDER[max(ranked)] if ranked else ""
 
 
-def analysed_message(event: dict[str, Any], verdict: str, threats: Sequence[ThreatLike]) -> dict[str, Any]:
+def analysed_message(event: dict[str, Any], verdict: str, threats: Sequence[Threat]) -> dict[str, Any]:
     """The event plus its verdict, as written to ``typostream.analysed`` (and ClickHouse ``events``)."""
     return {
         **event,
@@ -101,7 +91,7 @@ def analysed_message(event: dict[str, Any], verdict: str, threats: Sequence[Thre
     }
 
 
-def threat_id_for(event_id: str, threat: ThreatLike) -> str:
+def threat_id_for(event_id: str, threat: Threat) -> str:
     """Same event + same finding → same id: consumers de-duplicate at-least-once deliveries by it."""
     digest = hashlib.blake2b(digest_size=16)
     for part in (event_id, threat.type, threat.technique, threat.target):
@@ -110,7 +100,7 @@ def threat_id_for(event_id: str, threat: ThreatLike) -> str:
     return digest.hexdigest()
 
 
-def threat_event(event: dict[str, Any], threat: ThreatLike, detected_at: str) -> dict[str, Any]:
+def threat_event(event: dict[str, Any], threat: Threat, detected_at: str) -> dict[str, Any]:
     """A SecurityEvent-shaped threat for ``typostream.threats``."""
     confidence = round(min(1.0, max(0.0, float(threat.score))), 4)
     return {

@@ -16,9 +16,9 @@ repository and project URLs, scanned as one text. A pattern is reported once (fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
+from typostream.agents.detection import Threat
 from typostream.agents.enrichment.known_malicious import KnownMalicious
 from typostream.agents.enrichment.patterns import PatternHit, PatternSet
 from typostream.agents.enrichment.registry import PackageMetadata
@@ -30,26 +30,9 @@ KNOWN_MALICIOUS_SCORE: Final = 1.0
 _SNIPPET: Final = 60
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One reason to distrust a published version (same fields as ``detection.Threat``)."""
-
-    type: str
-    target: str
-    technique: str
-    score: float
-    severity: str
-    evidence: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "target": self.target,
-            "technique": self.technique,
-            "score": self.score,
-            "severity": self.severity,
-            "evidence": self.evidence,
-        }
+Finding = Threat
+"""A finding is a detection :class:`Threat` (type ``malicious_package`` or ``suspicious_pattern``):
+the agent emits both kinds the same way."""
 
 
 def known_only(known: KnownMalicious, registry: str, name: str, version: str | None) -> list[Finding]:

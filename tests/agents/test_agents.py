@@ -66,6 +66,23 @@ def publish(name: str, registry: str = "npm", version: str = "1.0.0") -> bytes:
     )
 
 
+def event_value(**overrides: Any) -> dict[str, Any]:
+    """A validated event as the detect agent receives it from ``typostream.events``."""
+    return {
+        "event_id": "0" * 32,
+        "registry": "pypi",
+        "name": "reqeusts",
+        "version": "1.0.0",
+        "created_date": "2026-11-25T10:00:00.000Z",
+        "artifact_id": "",
+        "schema_ver": "",
+        "received_at": "2026-11-25T10:00:01.000Z",
+        "source_partition": 0,
+        "source_offset": 0,
+        **overrides,
+    }
+
+
 def sent_values(mock: AsyncMock) -> list[Any]:
     return [call.kwargs["value"] for call in mock.await_args_list]
 
@@ -111,7 +128,7 @@ async def test_detect_emits_threats_updates_table_and_analysed(pipeline: tuple) 
 
 async def test_detector_failure_dead_letters_the_event_and_continues(tmp_path: Path) -> None:
     app_pipeline, sends = next(make_pipeline(tmp_path, ExplodingDetector()))
-    value = {"event_id": "1" * 32, "registry": "npm", "name": "x", "version": "1"}
+    value = event_value(event_id="1" * 32, registry="npm", name="x", version="1")
     agent = app_pipeline.app.agents["detect"]
     async with agent.test_context() as context:
         await context.put(value, key=b"npm:x")
