@@ -22,7 +22,13 @@ from typostream.agents.detection.techniques import (
     Technique,
 )
 from typostream.agents.detection.techniques.combosquat import Combosquat, folded_cores
-from typostream.agents.detection.tunables import MIN_REPORT_SCORE, REGISTRIES
+from typostream.agents.detection.tunables import (
+    AFFIX_WORDS,
+    FUSED_PREFIXES,
+    FUSED_SUFFIXES,
+    MIN_REPORT_SCORE,
+    REGISTRIES,
+)
 
 __all__ = ["Detector", "NameSource", "ScanResult", "Threat"]
 
@@ -100,13 +106,14 @@ def _popular_index(registry: str) -> CandidateIndex:
 class Detector:
     """Scans names against per-registry candidate indexes. Immutable after construction: thread safe."""
 
-    __slots__ = ("_allow", "_indexes", "_plans")
+    __slots__ = ("_allow", "_entries", "_indexes", "_plans")
 
     def __init__(self, indexes: dict[str, CandidateIndex], allowlist: dict[str, frozenset[str]]) -> None:
         self._indexes = dict(indexes)
         self._allow = dict(allowlist)
         # per-target technique lists, filled on first use (a target's data, not a cache of names)
         self._plans: dict[str, dict[str, tuple[Technique, ...]]] = {reg: {} for reg in self._indexes}
+        self._entries = {reg: (idx, self._allow[reg], self._plans[reg]) for reg, idx in self._indexes.items()}
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -163,21 +170,23 @@ class Detector:
 
     def scan(self, name: str, registry: str) -> ScanResult:
         """Scan one name; raise :class:`UnknownRegistryError` for a registry not in ``REGISTRIES``."""
-        index = self._indexes.get(registry)
-        if index is None:
+        entry = self._entries.get(registry)
+        if entry is None:
             registry = check_registry(registry)
-            index = self._indexes[registry]
+            entry = self._entries[registry]
         reg = registry
-        popular = index.by_key.get(name)
+        index, allow, plans = entry
+        by_key = index.by_key
+        popular = by_key.get(name)
         if popular is not None and popular.popular:
             return ScanResult(name, reg)  # fast path: a popular name spelt as its key is never flagged
         query = NameForms.of(name, reg)
         key = query.key
-        if not key or key in self._allow[reg]:
+        if not key or key in allow:
             return ScanResult(name, reg)
         threats: list[Threat] = []
         critical = False
-        exact = index.by_key.get(key)
+        exact = by_key.get(key)
         if exact is not None:
             if exact.popular:
                 return ScanResult(name, reg)  # never flag a popular name
@@ -186,38 +195,51 @@ class Detector:
                 threats.append(self._threat(DEPENDENCY_CONFUSION, match.detail, match, exact, query, reg))
                 critical = True
         # candidates: a few dict probes; most names have none and stop here
-        candidates: dict[str, Target] = {}
-        for target in index.by_skeleton.get(query.skeleton, ()):
-            candidates[target.forms.key] = target
+        found: list[Target] = []
+        skeleton_hits = index.by_skeleton.get(query.skeleton)
+        if skeleton_hits is not None:
+            found.extend(skeleton_hits)
         cores: list[tuple[str, str, str]] = []
         if query.scope is not None:
             # only look-alikes (skeleton, above) and other scopes of the same name can match a
             # scoped name: no other technique compares scoped names
-            for target in index.other_scopes(query.scope, query.bare):
-                candidates[target.forms.key] = target
+            found.extend(index.other_scopes(query.scope, query.bare))
         else:
-            # only a one-edit neighbour can match an unscoped name by a typo technique; the
-            # pre-filter rules that out for most names in three set probes
-            if index.may_be_one_edit(query.folded):
-                for target in index.within_one_edit(query.folded):
-                    candidates[target.forms.key] = target
-            elif index.watched_edit:  # two-edit matches are for watchlisted names only
-                for target in index.within_one_edit(query.folded, watched_only=True):
-                    candidates[target.forms.key] = target
-            words = tokens(key)
-            if len(words) >= 2:
-                for target in index.by_words.get(" ".join(sorted(words)), ()):
-                    candidates[target.forms.key] = target
-            cores = folded_cores(key, words, query.squashed)
-            for _, _, folded in cores:
-                for target in index.by_skeleton.get(folded, ()):
-                    candidates[target.forms.key] = target
-                if index.watched_edit:  # affix + typo: watchlisted targets only
-                    for target in index.within_one_edit(folded, watched_only=True):
-                        candidates[target.forms.key] = target
-        candidates.pop(key, None)
+            # only a one-edit neighbour can match an unscoped name by a typo technique: three dict
+            # probes rule that out for most names (two-edit matches are for watchlisted names)
+            found.extend(index.within_one_edit(query.folded))
+            if index.watched_edit:
+                found.extend(index.within_one_edit(query.folded, watched_only=True))
+            flat = query.squashed
+            if key.isalnum():
+                words = [key]
+                affixed = False
+            else:
+                words = tokens(key)
+                affixed = len(words) >= 2 and (words[0] in AFFIX_WORDS or words[-1] in AFFIX_WORDS)
+                if len(words) >= 2:
+                    reordered = index.by_words.get(" ".join(sorted(words)))
+                    if reordered is not None:
+                        found.extend(reordered)
+            if (
+                affixed
+                or flat.startswith(FUSED_PREFIXES)
+                or flat.endswith(FUSED_SUFFIXES)
+                or key[-1].isdigit()
+            ):
+                cores = folded_cores(key, words, flat)
+                for _, _, folded in cores:
+                    core_hits = index.by_skeleton.get(folded)
+                    if core_hits is not None:
+                        found.extend(core_hits)
+                    if index.watched_edit:  # affix + typo: watchlisted targets only
+                        found.extend(index.within_one_edit(folded, watched_only=True))
+        if found:
+            candidates = {target.forms.key: target for target in found}
+            candidates.pop(key, None)
+        else:
+            candidates = {}
         if candidates:
-            plans = self._plans[reg]
             for target in candidates.values():
                 if query.scope is not None and target.forms.scope in (query.scope, None):
                     continue  # only the scope's owner publishes there; @types/x is no squat of x

@@ -3,10 +3,12 @@
 A scan never walks the name list. It looks the scanned name's forms up in a few dicts:
 
 * ``by_skeleton``: squashed + confusable-folded form (separator, homoglyph, npm scope changes);
-* ``by_edit``: the folded form (no sequence folds) and every one-character deletion of it, in one
-  table (symmetric-deletion neighbourhood: probing the query's folded form and its own deletions
-  finds every target within one edit, including transpositions); ``watched_edit`` is the same for
-  watchlisted targets only;
+* ``edit_pieces``/``by_folded``: pieces of the folded form (no sequence folds) such that a name one
+  edit away (insertion, deletion, substitution, transposition) shares at least one with it
+  (:func:`edit_keys`); the few targets sharing a piece are verified with rapidfuzz's OSA distance;
+* ``watched_edit``: watchlisted targets by folded form and its one-character deletions
+  (symmetric-deletion neighbourhood, which also reaches the watchlist's two-edit technique);
+* ``scoped_edit``: scoped targets by bare name and folded scope (misspelt scopes);
 * ``by_words``: the sorted words of multi-word names (word reordering).
 
 The returned candidates are then verified by the techniques and rapidfuzz in the detector.
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from rapidfuzz.distance import OSA
 
 from typostream.agents.detection.names import NameForms, char_fold, tokens
 from typostream.agents.detection.tunables import GATING_NOISE_SUFFIXES
@@ -62,7 +66,7 @@ def deletions(text: str) -> list[str]:
 
 
 def edit_keys(text: str, length: int) -> tuple[str, str, str]:
-    """Length-tagged pieces of ``text`` compared with a query of ``length`` characters.
+    """Pieces of ``text`` compared with a query of ``length`` characters (tables are per length).
 
     Cut a query ``q`` of ``n`` characters into thirds at ``a = n // 3`` and ``b = n - n // 3``.
     One insertion, deletion, substitution or transposition starting at position ``i`` of ``q``
@@ -71,16 +75,15 @@ def edit_keys(text: str, length: int) -> tuple[str, str, str]:
     ``n + 1`` characters stores its pieces for each of those ``n``; a query whose three pieces
     all miss has no target within one edit.
     """
-    tag = chr(length)
     first = length // 3
     second = length - first
     tail = length - first - 1
     end_tail = length - second - 1
     end = len(text)
     return (
-        tag + text[:second],
-        tag + (text[end - tail :] if tail > 0 else ""),
-        tag + text[:first] + "\x00" + (text[end - end_tail :] if end_tail > 0 else ""),
+        text[:second],
+        text[end - tail :] if tail > 0 else "",
+        text[:first] + "\x00" + (text[end - end_tail :] if end_tail > 0 else ""),
     )
 
 
@@ -92,6 +95,9 @@ def word_key(key: str) -> str | None:
     return " ".join(sorted(words))
 
 
+_Pieces = tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]
+
+
 @dataclass(frozen=True)
 class CandidateIndex:
     """Read-only lookup structure for one registry; build with :meth:`build`."""
@@ -99,16 +105,16 @@ class CandidateIndex:
     registry: str
     by_key: dict[str, Target] = field(default_factory=dict)
     by_skeleton: dict[str, list[Target]] = field(default_factory=dict)
-    by_edit: dict[str, list[Target]] = field(default_factory=dict)
-    """Folded form and each of its one-character deletions -> targets (one symmetric-deletion table)."""
+    by_folded: dict[str, list[Target]] = field(default_factory=dict)
     by_words: dict[str, list[Target]] = field(default_factory=dict)
     watched_edit: dict[str, list[Target]] = field(default_factory=dict)
-    """``by_edit`` restricted to watchlisted targets (affix + typo combosquats are theirs only)."""
+    """Watchlisted targets by folded form and each of its one-character deletions (symmetric
+    deletion: finds one edit, and some two-edit neighbours, for the watchlist-only techniques)."""
     scopes: frozenset[str] = frozenset()
     scoped_edit: dict[str, dict[str, list[Target]]] = field(default_factory=dict)
     """Scoped targets by bare name, then by folded scope and its one-character deletions."""
-    edit_keys: tuple[frozenset[str], frozenset[str], frozenset[str]] = (frozenset(),) * 3
-    """Pre-filter for :meth:`may_be_one_edit`: :func:`edit_keys` of every folded target."""
+    edit_pieces: dict[int, _Pieces] = field(default_factory=dict)
+    """By query length: :func:`edit_keys` pieces -> folded targets of that length plus or minus one."""
 
     @classmethod
     def build(cls, registry: str, targets: Iterable[Target], min_deletion_len: int = 3) -> CandidateIndex:
@@ -120,47 +126,48 @@ class CandidateIndex:
             elif target.watched and not previous.watched:
                 by_key[target.forms.key] = Target(previous.forms, previous.rank, previous.popularity, True)
         by_skeleton: dict[str, list[Target]] = {}
-        by_edit: dict[str, list[Target]] = {}
+        by_folded: dict[str, list[Target]] = {}
         watched_edit: dict[str, list[Target]] = {}
         by_words: dict[str, list[Target]] = {}
+        scoped_edit: dict[str, dict[str, list[Target]]] = {}
         scopes: set[str] = set()
         for target in by_key.values():
-            by_skeleton.setdefault(target.forms.skeleton, []).append(target)
-            folded = target.forms.folded
-            variants = {folded}
-            if len(folded) >= min_deletion_len:
-                variants.update(deletions(folded))
-            for variant in variants:
-                by_edit.setdefault(variant, []).append(target)
-                if target.watched:
+            forms = target.forms
+            by_skeleton.setdefault(forms.skeleton, []).append(target)
+            by_folded.setdefault(forms.folded, []).append(target)
+            if target.watched:
+                variants = {forms.folded}
+                if len(forms.folded) >= min_deletion_len:
+                    variants.update(deletions(forms.folded))
+                for variant in variants:
                     watched_edit.setdefault(variant, []).append(target)
-            words = word_key(target.forms.key)
+            words = word_key(forms.key)
             if words is not None:
                 by_words.setdefault(words, []).append(target)
-            if target.forms.scope:
-                scopes.add(target.forms.scope)
-        scoped_edit: dict[str, dict[str, list[Target]]] = {}
-        for target in by_key.values():
-            if target.forms.scope:
-                by_scope = scoped_edit.setdefault(target.forms.bare, {})
-                folded_scope = char_fold(target.forms.scope)
+            if forms.scope:
+                scopes.add(forms.scope)
+                by_scope = scoped_edit.setdefault(forms.bare, {})
+                folded_scope = char_fold(forms.scope)
                 for variant in {folded_scope, *deletions(folded_scope)}:
                     by_scope.setdefault(variant, []).append(target)
-        keys: tuple[set[str], set[str], set[str]] = (set(), set(), set())
-        for folded in {t.forms.folded for t in by_key.values()}:
+        pieces: dict[int, _Pieces] = {}
+        for folded in by_folded:
             for length in range(max(1, len(folded) - 1), len(folded) + 2):
-                for table, part in zip(keys, edit_keys(folded, length), strict=True):
-                    table.add(part)
+                tables = pieces.get(length)
+                if tables is None:
+                    tables = pieces[length] = ({}, {}, {})
+                for table, piece in zip(tables, edit_keys(folded, length), strict=True):
+                    table.setdefault(piece, []).append(folded)
         return cls(
             registry,
             by_key,
             by_skeleton,
-            by_edit,
+            by_folded,
             by_words,
             watched_edit,
             frozenset(scopes),
             scoped_edit,
-            (frozenset(keys[0]), frozenset(keys[1]), frozenset(keys[2])),
+            pieces,
         )
 
     def __len__(self) -> int:
@@ -170,19 +177,38 @@ class CandidateIndex:
         return self.by_key.get(key)
 
     def near(self, forms: NameForms) -> list[Target]:
-        """Targets with the same skeleton, or within one edit of the folded form (unverified)."""
+        """Targets with the same skeleton, or within one edit of the folded form."""
         found: list[Target] = list(self.by_skeleton.get(forms.skeleton, _EMPTY))
         found.extend(self.within_one_edit(forms.folded))
         return found
 
     def may_be_one_edit(self, folded: str) -> bool:
-        """False only when no target's folded form is within one edit (Damerau) of ``folded``.
+        """False only when no target's folded form is within one edit (Damerau) of ``folded``."""
+        return bool(self._piece_hits(folded))
 
-        Three set probes (see :func:`edit_keys`), no allocation beyond the three keys.
-        """
-        head, tail, ends = edit_keys(folded, len(folded))
-        heads, tails, both = self.edit_keys
-        return head in heads or tail in tails or ends in both
+    def _piece_hits(self, folded: str) -> list[str]:
+        """Folded targets sharing a :func:`edit_keys` piece with ``folded`` (a superset of its
+        one-edit neighbours): at most three dict probes, no other allocation."""
+        n = len(folded)
+        tables = self.edit_pieces.get(n)
+        if tables is None:
+            return []  # no target of length n - 1, n or n + 1
+        first = n // 3
+        second = n - first
+        tail = n - first - 1
+        end_tail = n - second - 1
+        heads, tails, both = tables
+        hits: list[str] = []
+        found = heads.get(folded[:second])
+        if found is not None:
+            hits.extend(found)
+        found = tails.get(folded[n - tail :] if tail > 0 else "")
+        if found is not None:
+            hits.extend(found)
+        found = both.get(folded[:first] + "\x00" + (folded[n - end_tail :] if end_tail > 0 else ""))
+        if found is not None:
+            hits.extend(found)
+        return hits
 
     def other_scopes(self, scope: str, bare: str) -> list[Target]:
         """Scoped targets named ``bare`` whose folded scope is within one edit of ``scope``'s."""
@@ -198,16 +224,26 @@ class CandidateIndex:
         return found
 
     def within_one_edit(self, folded: str, watched_only: bool = False) -> list[Target]:
-        """Targets whose folded form is within one edit (incl. a transposition) of ``folded``."""
-        table = self.watched_edit if watched_only else self.by_edit
-        variants = [folded[:i] + folded[i + 1 :] for i in range(len(folded))]
-        variants.append(folded)
-        hits = table.keys() & variants  # C-level: a name with no neighbour costs no Python loop
+        """Targets whose folded form is within one edit (incl. a transposition) of ``folded``.
+
+        ``watched_only``: watchlisted targets by symmetric deletion, which also returns some
+        two-edit neighbours (a moved character) for the watchlist's two-edit technique.
+        """
+        if watched_only:
+            table = self.watched_edit
+            variants = [folded[:i] + folded[i + 1 :] for i in range(len(folded))]
+            variants.append(folded)
+            out: list[Target] = []
+            for hit in table.keys() & variants:
+                out.extend(table[hit])
+            return out
+        hits = self._piece_hits(folded)
         if not hits:
             return []
         found: list[Target] = []
-        for hit in hits:
-            found.extend(table[hit])
+        for candidate in set(hits):
+            if candidate == folded or OSA.distance(folded, candidate, score_cutoff=1) <= 1:
+                found.extend(self.by_folded[candidate])
         return found
 
     def reordered(self, key: str) -> Sequence[Target]:
