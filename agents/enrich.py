@@ -10,6 +10,7 @@ runs in ``detect``, on the same events, independently).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from faust import StreamT
 
@@ -44,12 +45,13 @@ def register(pipeline: Pipeline) -> None:
     async def enrich(stream: StreamT) -> None:
         async for value in stream:
             registry, name, version = value["registry"], value["name"], value["version"]
+
+            async def fetch(registry: str = registry, name: str = name, version: str = version) -> object:
+                return await client.fetch(registry, name, version)
+
             try:
                 metadata = await cache.get_or_load(
-                    "metadata",
-                    f"{registry}:{name}@{version}",
-                    lambda r=registry, n=name, v=version: client.fetch(r, n, v),
-                    decode=PackageMetadata.from_dict,
+                    "metadata", f"{registry}:{name}@{version}", fetch, decode=PackageMetadata.from_dict
                 )
             except EnrichmentError as exc:
                 metrics.ENRICH_FAILURES.labels(type(exc).__name__).inc()
@@ -62,6 +64,6 @@ def register(pipeline: Pipeline) -> None:
                 metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
 
     @pipeline.app.on_before_shutdown.connect
-    async def close_enrichment(app: object, **kwargs: object) -> None:
+    async def close_enrichment(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await client.close()
         await cache.close()

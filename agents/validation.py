@@ -17,7 +17,7 @@ import fastjsonschema
 import orjson
 
 from typostream.agents.detection.names import normalize
-from typostream.agents.exceptions import InvalidEventError
+from typostream.agents.exceptions import DeadLetterReason, InvalidEventError
 from typostream.schemas import load_json_schema
 
 INPUT_SCHEMA = "package_feeds_event"
@@ -80,7 +80,7 @@ def parse_publish(raw: bytes | None, max_bytes: int) -> PublishEvent:
     try:
         doc: Any = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        reason = "bad_encoding" if "utf-8" in str(exc).lower() else "not_json"
+        reason: DeadLetterReason = "bad_encoding" if "utf-8" in str(exc).lower() else "not_json"
         raise InvalidEventError(reason, str(exc)) from exc
     if not isinstance(doc, dict):
         raise InvalidEventError("not_object", f"expected a JSON object, got {type(doc).__name__}")

@@ -111,5 +111,5 @@ def register(pipeline: Pipeline) -> None:
                 columns, rows = await asyncio.to_thread(sink.query, sql)
             except (BadRequest, ValueError) as exc:
                 return self.error(400, str(exc))
-            body = orjson.dumps({"columns": columns, "rows": [list(r) for r in rows]}, default=str)
-            return self.bytes(body, content_type="application/json")
+            result = orjson.dumps({"columns": columns, "rows": [list(r) for r in rows]}, default=str)
+            return self.bytes(result, content_type="application/json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -35,7 +35,7 @@ def load_settings(
     clickhouse: str | None = None,
     partitions: int | None = None,
     log_level: str | None = None,
-    **extra: object,
+    **extra: Any,
 ) -> Settings:
     try:
         return Settings.from_env(
@@ -179,7 +179,7 @@ def query(
     Console().print(table)
 
 
-def _query_api(base_url: str, sql: str) -> tuple[list[str], list[list[object]]]:
+def _query_api(base_url: str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     import urllib.error
     import urllib.request
 
@@ -194,7 +194,7 @@ def _query_api(base_url: str, sql: str) -> tuple[list[str], list[list[object]]]:
             body = orjson.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise ValueError(orjson.loads(exc.read()).get("error", str(exc))) from exc
-    return body["columns"], body["rows"]
+    return body["columns"], [tuple(row) for row in body["rows"]]
 
 
 @cli.command("config")
