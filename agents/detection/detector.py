@@ -36,8 +36,9 @@ NameSource = None | Iterable[str] | Path | str
 """A watchlist/allowlist: None, names, or a path to a file :meth:`Detector.load_names` reads."""
 
 MAX_THREATS = 5
-COMBOSQUAT = TECHNIQUES[Combosquat.id]
-assert isinstance(COMBOSQUAT, Combosquat)
+_COMBOSQUAT = TECHNIQUES[Combosquat.id]
+assert isinstance(_COMBOSQUAT, Combosquat)
+COMBOSQUAT: Combosquat = _COMBOSQUAT
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9@][A-Za-z0-9._/@-]*)")
 _PACKAGE_JSON_KEYS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
 
