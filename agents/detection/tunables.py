@@ -134,6 +134,17 @@ SCOPE_LEGACY_FAMILY: Final = 3
 """A scope whose unscoped ``scope-*`` names are popular at least this often (``babel-core``,
 ``babel-loader``, ...) moved from unscoped names: ``babel-plugin-x`` for ``@babel/plugin-x`` is a
 legacy name, not a squat (flagged only for watchlisted targets)."""
+WEAK_SIGNAL_MAX_RANK: Final = 5_000
+"""Techniques whose variants are also how legitimate projects get named (separators, affixes,
+inserted/substituted/bit-flipped letters) are applied to popular, not watchlisted, names only
+within this rank. Below it the popularity gap between a target and a legitimate mid-popular
+look-alike is small: on 47,655 real npm names with 10k-100k downloads a month, targets ranked
+5,001-20,000 drew ~60 % of all alerts while giving 8 of the 80 dev squats caught by the default
+index. Watchlisted names keep every technique."""
+REORDER_MAX_RANK: Final = 1_000
+"""Word reordering of popular names (``cache-lru``): flagged only for targets within this rank
+(or watchlisted); ``stream-to-buffer``/``buffer-to-stream`` pairs are common and legitimate, and no
+dev squat of a popular name reorders words."""
 SCOPE_DROP_MAX_RANK: Final = 1_000
 """Unscoped copies of scoped names (``turf-square`` for ``@turf/square``) are common legacy names:
 flag them only for targets within this rank (or watchlisted)."""

@@ -46,6 +46,8 @@ class Technique(ABC):
     """Same, for watchlisted names."""
     scoped_queries: ClassVar[bool] = False
     """Whether the technique compares scoped (``@scope/x``) names at all (only its owner publishes there)."""
+    popular_max_rank: ClassVar[int | None] = None
+    """Rank limit for popular, not watchlisted targets (None: the whole popular index)."""
     length_deltas: ClassVar[frozenset[int] | None] = None
     """``len(squat) - len(target)`` of a :func:`string_pairs` pair at which :meth:`match` can succeed
     (None: any). The detector does not call ``match`` on a pair no delta of which is listed."""
@@ -63,6 +65,8 @@ class Technique(ABC):
         if target.watched and len(target.forms.skeleton) >= self.min_len_watchlist:
             return True
         if not target.popular:
+            return False
+        if self.popular_max_rank is not None and target.rank > self.popular_max_rank:
             return False
         length = target.core_len
         return length >= self.min_len or (length >= self.min_len_top and target.rank <= SHORT_TARGET_MAX_RANK)

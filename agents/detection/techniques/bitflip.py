@@ -8,7 +8,7 @@ from typostream.agents.detection.index import Target
 from typostream.agents.detection.names import NameForms
 from typostream.agents.detection.techniques.base import Match, Severity, Technique, string_pairs
 from typostream.agents.detection.techniques.substitution import substituted_index
-from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST
+from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST, WEAK_SIGNAL_MAX_RANK
 
 __all__ = ["BitFlip", "bitflip_index", "bitflips"]
 
@@ -34,6 +34,7 @@ class BitFlip(Technique):
     id = "typosquat.bitflip"
     description = "One character differs from a protected name's by a single flipped bit."
     severity: ClassVar[Severity] = "medium"
+    popular_max_rank: ClassVar[int | None] = WEAK_SIGNAL_MAX_RANK
     confidence = 0.68
     min_len = MIN_TYPO_LEN + 1
     min_len_top = 5

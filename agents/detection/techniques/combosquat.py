@@ -23,6 +23,7 @@ from typostream.agents.detection.tunables import (
     VERSION_SUFFIX,
     VERSION_SUFFIX_MAX_RANK,
     WATCHLIST_ONLY_AFFIXES,
+    WEAK_SIGNAL_MAX_RANK,
 )
 
 __all__ = ["Combosquat", "affix_cores", "folded_cores"]
@@ -78,6 +79,7 @@ class Combosquat(Technique):
         "A protected name (possibly misspelt) with an affix such as py-, node-, -js, -dev or a version."
     )
     severity: ClassVar[Severity] = "medium"
+    popular_max_rank: ClassVar[int | None] = WEAK_SIGNAL_MAX_RANK
     confidence = 0.7
     min_len = MIN_CORE_LEN
     min_len_top = MIN_CORE_LEN - 1

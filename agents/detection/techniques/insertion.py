@@ -8,7 +8,7 @@ from typostream.agents.detection.index import Target
 from typostream.agents.detection.names import NameForms
 from typostream.agents.detection.techniques.base import Match, Severity, Technique, string_pairs
 from typostream.agents.detection.techniques.omission import omitted_index
-from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST
+from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST, WEAK_SIGNAL_MAX_RANK
 
 __all__ = ["Insertion", "inserted_index"]
 
@@ -22,6 +22,7 @@ class Insertion(Technique):
     id = "typosquat.insertion"
     description = "One extra character is inserted into a protected name."
     severity: ClassVar[Severity] = "medium"
+    popular_max_rank: ClassVar[int | None] = WEAK_SIGNAL_MAX_RANK
     confidence = 0.66
     min_len = MIN_TYPO_LEN + 1
     min_len_top = MIN_TYPO_LEN

@@ -7,7 +7,7 @@ from typing import ClassVar
 from typostream.agents.detection.index import Target
 from typostream.agents.detection.names import NameForms
 from typostream.agents.detection.techniques.base import Match, Severity, Technique, string_pairs
-from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST
+from typostream.agents.detection.tunables import MIN_TYPO_LEN, MIN_TYPO_LEN_WATCHLIST, SEPARATORS
 
 __all__ = ["Omission", "omitted_index"]
 
@@ -37,6 +37,10 @@ class Omission(Technique):
             i = omitted_index(squat, name)
             # dropping the target's last character gives its base word (handlebar/handlebars,
             # sanitize/sanitizer, eslint-plugin/eslint-plugin-n): how legitimate names are derived
-            if i is not None and (target.watched or i < len(name) - 1):
-                return Match(f"omits '{name[i]}' at position {i + 1}", self.confidence)
+            if i is None:
+                continue
+            # a dropped separator is a separator change: leave it to that technique (and its gates)
+            if not target.watched and (i == len(name) - 1 or name[i] in SEPARATORS):
+                continue
+            return Match(f"omits '{name[i]}' at position {i + 1}", self.confidence)
         return None

@@ -7,6 +7,7 @@ from typing import ClassVar
 from typostream.agents.detection.index import Target, word_key
 from typostream.agents.detection.names import NameForms, tokens
 from typostream.agents.detection.techniques.base import Match, Severity, Technique
+from typostream.agents.detection.tunables import REORDER_MAX_RANK
 
 __all__ = ["Reorder", "is_reordered"]
 
@@ -21,6 +22,7 @@ class Reorder(Technique):
     id = "typosquat.reorder"
     description = "The words of a protected name appear in a different order."
     severity: ClassVar[Severity] = "medium"
+    popular_max_rank: ClassVar[int | None] = REORDER_MAX_RANK
     confidence = 0.7
     min_len = 5
     min_len_watchlist = 3

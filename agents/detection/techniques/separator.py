@@ -10,7 +10,7 @@ from typing import ClassVar
 from typostream.agents.detection.index import Target
 from typostream.agents.detection.names import NameForms, squash
 from typostream.agents.detection.techniques.base import Match, Severity, Technique
-from typostream.agents.detection.tunables import MIN_SEPARATOR_LEN, SEPARATORS
+from typostream.agents.detection.tunables import MIN_SEPARATOR_LEN, SEPARATORS, WEAK_SIGNAL_MAX_RANK
 
 __all__ = ["Separator", "is_separator_change", "js_spelling"]
 
@@ -33,6 +33,7 @@ class Separator(Technique):
     id = "typosquat.separator"
     description = "Separators (-, _, .) of a protected name are changed, added or removed."
     severity: ClassVar[Severity] = "medium"
+    popular_max_rank: ClassVar[int | None] = WEAK_SIGNAL_MAX_RANK
     confidence = 0.74
     min_len = MIN_SEPARATOR_LEN
     min_len_watchlist = 2

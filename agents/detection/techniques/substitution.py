@@ -13,6 +13,7 @@ from typostream.agents.detection.tunables import (
     NON_ADJACENT_MIN_LEN,
     NON_ADJACENT_POPULAR,
     QWERTY_NEIGHBOURS,
+    WEAK_SIGNAL_MAX_RANK,
 )
 
 __all__ = ["Substitution", "keyboard_adjacent", "substituted_index"]
@@ -40,6 +41,7 @@ class Substitution(Technique):
     id = "typosquat.substitution"
     description = "One character of a protected name is replaced (a neighbouring key scores higher)."
     severity: ClassVar[Severity] = "medium"
+    popular_max_rank: ClassVar[int | None] = WEAK_SIGNAL_MAX_RANK
     confidence = ADJACENT_CONFIDENCE
     min_len = MIN_TYPO_LEN
     min_len_top = 5

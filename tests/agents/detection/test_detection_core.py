@@ -46,7 +46,7 @@ def test_index_near_uses_deletions(target_factory) -> None:
 
 @pytest.mark.parametrize(
     ("name", "registry", "target"),
-    [("lodahs", "npm", "lodash"), ("reqeusts", "pypi", "requests"), ("babelcli", "npm", "babel-cli")],
+    [("lodahs", "npm", "lodash"), ("reqeusts", "pypi", "requests"), ("crossenv", "npm", "cross-env")],
 )
 def test_scan_flags(detector: Detector, name: str, registry: str, target: str) -> None:
     result = detector.scan(name, registry)
@@ -103,3 +103,22 @@ def test_scoring_bands() -> None:
         and verdict_for([0.6]) == "suspicious"
         and verdict_for([0.95]) == "malicious"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("babelcli", "babel-cli"),  # separator change; babel-cli ranks ~12,000 on npm
+        ("buffer-to-stream", "stream-to-buffer"),  # word order, outside the reorder rank limit
+    ],
+)
+def test_weak_signal_techniques_need_a_top_target_or_the_watchlist(name: str, target: str) -> None:
+    """Regression: lower-ranked popular names drew most mid-band false alarms (see tunables)."""
+    assert Detector.default().scan(name, "npm").verdict == "clean"
+    watched = Detector.default(watchlist=[target]).scan(name, "npm")
+    assert [t.target for t in watched.threats] == [target]
+
+
+def test_a_dropped_separator_is_a_separator_change_not_an_omission(detector: Detector) -> None:
+    [threat] = detector.scan("crossenv", "npm").threats
+    assert (threat.target, threat.technique) == ("cross-env", "separator")
