@@ -36,9 +36,17 @@ from typostream.streams.worker_process import WorkerProcess
 console = Console()
 
 
+def _valid(line: bytes) -> bool:
+    try:
+        parse_publish(line, 1 << 16)
+    except InvalidEventError:
+        return False
+    return True
+
+
 def make_events(n: int) -> list[bytes]:
-    """The sample feed repeated with distinct versions, so every event is a new publish."""
-    base = [orjson.loads(line) for line in read_lines(sample_feed_path())]
+    """The sample feed's valid publishes repeated with distinct versions: every event is new."""
+    base = [orjson.loads(line) for line in read_lines(sample_feed_path()) if _valid(line)]
     out = []
     for i in range(n):
         doc = dict(base[i % len(base)])

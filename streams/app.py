@@ -68,6 +68,7 @@ def build_app(
         # A 2 ms linger turns one produce request per message into one per batch.
         producer_linger=settings.producer_linger_ms / 1000.0,
         table_cleanup_interval=30.0,
+        Monitor="typostream.streams.monitor:LeanMonitor",
         logging_config=None,
     )
     pipeline = Pipeline(
