@@ -9,8 +9,8 @@ import time
 import orjson
 from faust import StreamT
 
+from typostream.agents.assess import assess
 from typostream.agents.dlq import send_to_dlq
-from typostream.agents.enrichment import known_only
 from typostream.agents.exceptions import internal_error
 from typostream.agents.records import (
     analysed_message,
@@ -42,24 +42,21 @@ def register(pipeline: Pipeline) -> None:
             key = package_key(value["registry"], value["name"])  # == the message key, as str
             started = time.perf_counter()
             try:
-                result = detector.scan(value["name"], value["registry"])
-                malicious = known_only(known, value["registry"], value["name"], value["version"])
+                result = assess(detector, known, value["name"], value["registry"], value["version"])
             except Exception as exc:  # a detector bug must not stall the partition
                 log.exception("detector failed on %s", key)
                 await send_to_dlq(topics.dlq, internal_error(exc), event.message, orjson.dumps(value))
                 continue
             metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
             detected_at = utc_now_iso()
-            findings = [*malicious, *result.threats]
-            verdict = "malicious" if malicious else result.verdict
-            threats = [threat_event(value, t, detected_at) for t in findings]
+            threats = [threat_event(value, t, detected_at) for t in result.threats]
             for threat in threats:
                 await topics.threats.send(key=key, value=threat)
                 metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
             state = update_package_state(packages.get(key), value)
             packages[key] = with_last_threat(state, max(threats, key=_risk, default=None))
-            await topics.analysed.send(key=key, value=analysed_message(value, verdict, findings))
-            metrics.EVENTS_ANALYSED.labels(verdict).inc()
+            await topics.analysed.send(key=key, value=analysed_message(value, result.verdict, result.threats))
+            metrics.EVENTS_ANALYSED.labels(result.verdict).inc()
 
 
 def _risk(threat: dict) -> int:

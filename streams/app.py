@@ -17,8 +17,8 @@ import logging
 import faust
 
 from typostream.agents import detect, enrich, sink, validate
+from typostream.agents.assess import load_known
 from typostream.agents.detection import Detector
-from typostream.agents.enrichment import KnownMalicious
 from typostream.agents.sinks.clickhouse import ClickHouseSink
 from typostream.streams import web
 from typostream.streams.codecs import register_codecs
@@ -27,13 +27,6 @@ from typostream.streams.pipeline import Pipeline
 from typostream.streams.tables import declare_tables
 from typostream.streams.topics import declare_topics
 from typostream.streams.transport import register_transport
-
-
-def known_malicious(settings: Settings) -> KnownMalicious:
-    extra = [p.strip() for p in settings.known_malicious_paths.split(",") if p.strip()]
-    return (
-        KnownMalicious.from_paths([KnownMalicious.seed_path(), *extra]) if extra else KnownMalicious.default()
-    )
 
 
 def build_app(
@@ -77,7 +70,7 @@ def build_app(
         topics=declare_topics(app, settings),
         tables=declare_tables(app, settings),
         detector=detector or Detector.default(settings.watchlist_file, settings.allowlist_file),
-        known=known_malicious(settings),
+        known=load_known(settings.known_malicious_paths),
         sink=clickhouse or ClickHouseSink.from_dsn(settings.clickhouse_dsn, settings.chdb_path),
     )
     for module in (validate, detect, enrich, sink, web):

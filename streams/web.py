@@ -17,6 +17,7 @@ import orjson
 from faust import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from typostream.agents.assess import assess
 from typostream.agents.validation import package_key
 from typostream.streams import metrics
 from typostream.streams.pipeline import Pipeline
@@ -57,7 +58,7 @@ def _counter_total(counter: Any) -> float:
 
 
 def register(pipeline: Pipeline) -> None:
-    app, detector, sink = pipeline.app, pipeline.detector, pipeline.sink
+    app, detector, known, sink = pipeline.app, pipeline.detector, pipeline.known, pipeline.sink
     packages = pipeline.tables.packages
 
     @app.page("/metrics")
@@ -72,7 +73,7 @@ def register(pipeline: Pipeline) -> None:
                 registry, names = scan_request(await _json_body(request))
             except BadRequest as exc:
                 return self.error(400, str(exc))
-            return self.json({"results": [detector.scan(n, registry).to_dict() for n in names]})
+            return self.json({"results": [assess(detector, known, n, registry).to_dict() for n in names]})
 
     @app.page("/api/v1/stats")
     class Stats(web.View):

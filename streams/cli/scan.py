@@ -14,11 +14,14 @@ from typing import Annotated, Any
 
 import typer
 
+from typostream.agents.assess import assess, load_known
 from typostream.agents.detection import Detector, ScanResult, TypostreamError
 from typostream.agents.detection.scoring import SEVERITY_ORDER
 from typostream.agents.detection.techniques import TECHNIQUES
 from typostream.agents.detection.tunables import REGISTRIES
+from typostream.agents.enrichment import EnrichmentError
 from typostream.streams.cli.app import cli, fail
+from typostream.streams.config import Settings
 
 __all__ = ["scan", "to_sarif"]
 
@@ -118,7 +121,7 @@ def scan(
         Path | None, typer.Option("--file", help="Names, one per line, or a requirements.txt / package.json.")
     ] = None,
 ) -> None:
-    """Scan package names for typosquatting and dependency confusion."""
+    """Scan package names for typosquatting, dependency confusion and known-malicious packages."""
     if not registry:
         raise fail("--registry is required (npm or pypi)")
     if registry.lower() not in REGISTRIES:
@@ -130,8 +133,9 @@ def scan(
     try:
         to_scan = Detector.load_names(file) if file is not None else list(names or [])
         detector = Detector.default(watchlist=watchlist, allowlist=allowlist)
-        results = [detector.scan(name, registry) for name in to_scan]
-    except TypostreamError as exc:
+        known = load_known(Settings.from_env().known_malicious_paths)
+        results = [assess(detector, known, name, registry) for name in to_scan]
+    except (TypostreamError, EnrichmentError) as exc:
         raise fail(str(exc)) from exc
     if output is OutputFormat.json:
         for result in results:

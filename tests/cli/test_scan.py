@@ -63,3 +63,13 @@ class TestScanCli:
     def test_table(self) -> None:
         proc = run("--registry", "npm", "--format", "table", "lodahs")
         assert proc.returncode == 0 and "lodash" in proc.stdout
+
+
+def test_known_malicious_package_is_reported_and_fails_the_gate() -> None:
+    proc = run("--registry", "npm", "--json", "--fail-on", "critical", "crossenv")
+    assert proc.returncode == 1, proc.stderr
+    [line] = proc.stdout.splitlines()
+    result = json.loads(line)
+    assert result["verdict"] == "malicious"
+    assert result["threats"][0]["type"] == "malicious_package"
+    assert any(t["type"] == "typosquat" and t["target"] == "cross-env" for t in result["threats"])
