@@ -301,7 +301,9 @@ class ClickHouseSink:
         with self._lock:
             info = self._table(table)
             for start in range(0, len(rows), self.batch_size):
-                batch = rows[start : start + self.batch_size]
+                batch = self._unseen(table, info, rows[start : start + self.batch_size])
+                if not batch:
+                    continue
                 data = _columns(info, batch, start)
                 token = _dedup_token(table, data[info.columns.index(info.key)])
                 self._run(
@@ -315,6 +317,27 @@ class ClickHouseSink:
                     )
                 )
         return len(rows)
+
+    def _unseen(
+        self, table: str, info: _TableInfo, batch: Sequence[Mapping[str, Any]]
+    ) -> list[Mapping[str, Any]]:
+        """Rows whose id is not stored yet, first occurrence in the batch only.
+
+        A replay after a crash re-sends rows in different batches, which the dedup token cannot
+        recognise; without this check they would sit as duplicate parts until a merge (FINAL hides
+        them, a plain ``count()`` would not). ReplacingMergeTree stays the backstop for races
+        between concurrent writers.
+        """
+        unique: dict[Any, Mapping[str, Any]] = {}
+        for row in batch:
+            unique.setdefault(row.get(info.key), row)
+        ids = [key for key in unique if key is not None]
+        if ids:
+            sql = f"SELECT {info.key} FROM {table} WHERE {info.key} IN %(ids)s"
+            result = self._run(partial(self._client.query, sql, parameters={"ids": ids}))
+            for (stored,) in result.result_rows:
+                unique.pop(stored, None)
+        return list(unique.values())
 
     # -- reads ---------------------------------------------------------------------------
 
