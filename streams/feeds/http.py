@@ -1,0 +1,86 @@
+"""A small aiohttp GET client for the pollers: timeouts, bounded retries, one User-Agent."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Final
+
+import aiohttp
+from yarl import URL
+
+from typostream.streams.feeds.exceptions import FeedHTTPError, FeedResponseError, FeedUnavailableError
+
+__all__ = ["USER_AGENT", "FeedHTTP"]
+
+USER_AGENT: Final = "typostream/0.1 (+https://github.com/typostream; registry feed poller)"
+RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+
+
+class _Retryable(Exception):
+    pass
+
+
+class FeedHTTP:
+    """``await http.get(url)`` -> body bytes, or ``None`` for 404 when ``missing_ok``.
+
+    5xx, 429, timeouts and connection errors are retried ``retries`` times with jittered exponential
+    backoff (``backoff_s``, doubling), then raise :class:`FeedUnavailableError`; any other non-2xx
+    raises :class:`FeedHTTPError`. URLs are sent as given (already escaped).
+    """
+
+    def __init__(
+        self,
+        timeout_s: float = 30.0,
+        *,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.retries = max(0, retries)
+        self.backoff_s = backoff_s
+        self._session = session
+        self._owns_session = session is None
+        self.requests = 0
+
+    async def close(self) -> None:
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout, headers={"User-Agent": USER_AGENT})
+            self._owns_session = True
+        return self._session
+
+    async def get(self, url: str, *, accept: str = "*/*", missing_ok: bool = False) -> bytes | None:
+        reason = "no attempt"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                delay = self.backoff_s * (2 ** (attempt - 1))
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            try:
+                return await self._attempt(url, accept, missing_ok)
+            except _Retryable as exc:
+                reason = str(exc)
+        raise FeedUnavailableError(f"unavailable after {self.retries + 1} attempts: {reason}", url)
+
+    async def _attempt(self, url: str, accept: str, missing_ok: bool) -> bytes | None:
+        self.requests += 1
+        try:
+            async with self._client().get(URL(url, encoded=True), headers={"Accept": accept}) as resp:
+                if resp.status in RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {resp.status}")
+                if resp.status == 404 and missing_ok:
+                    return None
+                if not 200 <= resp.status < 300:
+                    raise FeedHTTPError(resp.status, url)
+                body = await resp.content.read(MAX_BODY_BYTES + 1)
+                if len(body) > MAX_BODY_BYTES:
+                    raise FeedResponseError(f"body larger than {MAX_BODY_BYTES} bytes", url)
+                return body
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
