@@ -178,9 +178,11 @@ def test_restart_mid_stream_loses_nothing_and_duplicates_no_rows(
     )
     raw_events, raw_threats = counts.pop("raw_events"), counts.pop("raw_threats")
     assert counts == {"events": total, "event_ids": total, "threats": len(ids), "threat_ids": len(ids)}
+    # no duplicate rows on disk either (not only after FINAL): the sink skips stored ids
+    assert (raw_events, raw_threats) == (total, len(ids))
     print(
         f"\n[{signal.Signals(stop_signal).name}] sent={total} processed={counts['events']} dlq=0 "
         f"lost={total - counts['event_ids']} duplicate_rows={counts['events'] - counts['event_ids']} "
         f"threat_messages={len(threats)} redelivered={len(threats) - len(ids)} "
-        f"unmerged_rows(events,threats)=({raw_events - total},{raw_threats - len(ids)})"
+        f"raw_duplicate_rows(events,threats)=({raw_events - total},{raw_threats - len(ids)})"
     )
