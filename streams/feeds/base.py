@@ -57,7 +57,8 @@ class Poll:
 
 
 class FeedSource(Protocol):
-    registry: Registry
+    @property
+    def registry(self) -> Registry: ...
 
     async def poll(self, cursor: dict[str, Any], limit: int) -> Poll:
         """Fetch what is new after ``cursor`` (``{}`` on the first run), at most ~``limit`` changes."""

@@ -115,7 +115,8 @@ def _latest_release(doc: Any, name: str) -> FeedEvent | None:
         return None
     version = doc["info"].get("version")
     urls = doc.get("urls")
-    times = [u.get("upload_time_iso_8601") for u in urls if isinstance(u, dict)] if isinstance(urls, list) else []
+    files = urls if isinstance(urls, list) else []
+    times = [u.get("upload_time_iso_8601") for u in files if isinstance(u, dict)]
     stamps = sorted(t for t in times if isinstance(t, str))
     if not isinstance(version, str) or not _valid(version) or not stamps:
         return None

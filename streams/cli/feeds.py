@@ -1,0 +1,121 @@
+"""Command: ``feed`` — poll npm or PyPI and publish package-feeds events to the input topic."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from typostream.streams.cli.app import cli, fail
+from typostream.streams.cli.pipeline import DataDir, Kafka, load_settings
+
+if TYPE_CHECKING:
+    from typostream.streams.feeds import CursorStore, FeedSource, FeedStats
+
+console = Console(stderr=True)
+
+
+class FeedRegistry(StrEnum):
+    npm = "npm"
+    pypi = "pypi"
+
+
+@cli.command()
+def feed(
+    registry: Annotated[FeedRegistry, typer.Option("--registry", help="Which registry to watch.")],
+    once: Annotated[
+        bool, typer.Option("--once", help="Poll once, publish, save the cursor and exit.")
+    ] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between polls.")] = 30.0,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="npm: changes per request; PyPI: cap.")] = 500,
+    pypi_url: Annotated[str, typer.Option("--pypi-url", help="PyPI base URL.")] = "https://pypi.org",
+    pypi_new_projects: Annotated[
+        bool, typer.Option("--pypi-new-projects", help="Also poll /rss/packages.xml (+ JSON API lookups).")
+    ] = False,
+    npm_replicate_url: Annotated[
+        str, typer.Option("--npm-replicate-url", help="npm CouchDB replica (serves /_changes).")
+    ] = "https://replicate.npmjs.com",
+    npm_registry_url: Annotated[
+        str, typer.Option("--npm-registry-url", help="npm registry (serves packuments).")
+    ] = "https://registry.npmjs.org",
+    npm_since: Annotated[
+        str,
+        typer.Option("--npm-since", help="npm start sequence without a saved cursor ('now')."),
+    ] = "now",
+    data_dir: DataDir = None,
+    kafka: Kafka = None,
+) -> None:
+    """Watch a registry and publish each new release to the input topic (Ctrl-C saves and stops)."""
+    from typostream.streams.feeds import CursorStore, FeedError, NpmSource, PypiSource
+
+    settings = load_settings(data_dir, kafka)
+    source: NpmSource | PypiSource
+    if registry is FeedRegistry.npm:
+        source = NpmSource(npm_replicate_url, npm_registry_url, start=npm_since)
+    else:
+        source = PypiSource(pypi_url, new_projects=pypi_new_projects)
+    store = CursorStore.for_registry(settings.data_dir, registry.value)
+    try:
+        stats = asyncio.run(
+            _run(source, store, settings.kafka_bootstrap, settings.topic_input, interval, once, limit)
+        )
+    except FeedError as exc:
+        raise fail(str(exc)) from exc
+    except Exception as exc:
+        raise fail(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+    typer.echo(
+        f"{registry.value}: sent {stats.sent} event(s) to {settings.topic_input} in {stats.polls} poll(s); "
+        f"cursor saved to {store.path}"
+    )
+
+
+async def _run(
+    source: FeedSource,
+    store: CursorStore,
+    bootstrap: str,
+    topic: str,
+    interval: float,
+    once: bool,
+    limit: int,
+) -> FeedStats:
+    from aiokafka import AIOKafkaProducer
+
+    from typostream.streams.feeds import run_feed
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def send(values: Sequence[bytes]) -> None:
+        futures = [await producer.send(topic, value=value, key=None) for value in values]
+        for future in futures:
+            await future
+
+    def status(stats: FeedStats) -> None:
+        cursor = ", ".join(f"{k}={v}" for k, v in stats.cursor.items()) or "-"
+        line = (
+            f"[bold]{stats.registry}[/] {time.strftime('%H:%M:%S')} polls={stats.polls} sent={stats.sent} "
+            f"dup={stats.duplicates} skipped={stats.skipped} errors={stats.errors} cursor[{cursor}]"
+        )
+        if stats.last_error:
+            line += f" [red]{stats.last_error}[/]"
+        for note in stats.notes:
+            line += f" [yellow]{note}[/]"
+        console.print(line, highlight=False, markup=True, soft_wrap=True)
+
+    await producer.start()
+    try:
+        return await run_feed(source, send, store, interval, once, limit, on_status=status, stop=stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await producer.stop()
+        await source.close()
