@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 console = Console(stderr=True)
 
 
+class KafkaUnavailable(Exception):
+    """The broker cannot be reached; the message names it."""
+
+
 class FeedRegistry(StrEnum):
     npm = "npm"
     pypi = "pypi"
@@ -65,7 +69,7 @@ def feed(
         stats = asyncio.run(
             _run(source, store, settings.kafka_bootstrap, settings.topic_input, interval, once, limit)
         )
-    except FeedError as exc:
+    except (FeedError, KafkaUnavailable) as exc:
         raise fail(str(exc)) from exc
     except Exception as exc:
         raise fail(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
@@ -111,8 +115,12 @@ async def _run(
             line += f" [yellow]{note}[/]"
         console.print(line, highlight=False, markup=True, soft_wrap=True)
 
-    await producer.start()
     try:
+        try:
+            await producer.start()
+        except Exception as exc:
+            await producer.stop()
+            raise KafkaUnavailable(f"cannot produce to {bootstrap}: {exc}") from exc
         return await run_feed(source, send, store, interval, once, limit, on_status=status, stop=stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
