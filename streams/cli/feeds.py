@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from typostream.streams.cli.app import cli, fail
 from typostream.streams.cli.pipeline import DataDir, Kafka, load_settings
@@ -107,12 +108,12 @@ async def _run(
         cursor = ", ".join(f"{k}={v}" for k, v in stats.cursor.items()) or "-"
         line = (
             f"[bold]{stats.registry}[/] {time.strftime('%H:%M:%S')} polls={stats.polls} sent={stats.sent} "
-            f"dup={stats.duplicates} skipped={stats.skipped} errors={stats.errors} cursor[{cursor}]"
+            f"dup={stats.duplicates} skipped={stats.skipped} errors={stats.errors} cursor({escape(cursor)})"
         )
         if stats.last_error:
-            line += f" [red]{stats.last_error}[/]"
+            line += f" [red]{escape(stats.last_error)}[/]"
         for note in stats.notes:
-            line += f" [yellow]{note}[/]"
+            line += f" [yellow]{escape(note)}[/]"
         console.print(line, highlight=False, markup=True, soft_wrap=True)
 
     try:
