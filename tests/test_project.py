@@ -51,3 +51,35 @@ def test_readme_detector_table_is_generated_from_the_registry() -> None:
     block = re.search(r"<!-- detectors:start -->\n(.*?)\n<!-- detectors:end -->", readme, re.S)
     assert block is not None
     assert block.group(1).strip() == markdown_table()
+
+
+def test_wheel_ships_every_data_file(tmp_path: Path) -> None:
+    """``pip install .`` (not editable) must carry schemas, DDL, snapshots and the sample feed."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    source = tmp_path / "src"  # a clean copy: an in-tree build/ would hide missing package data
+    for path in tracked:
+        if (ROOT / path).is_file():
+            (source / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / path, source / path)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    [wheel] = tmp_path.glob("typostream-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"typostream/{path}" for path in tracked if path.split("/")[0] in PACKAGE_ROOTS}
+    assert expected - shipped == set()
+    assert not [name for name in shipped if name.split("/")[0] in PACKAGE_ROOTS]  # nothing bare
