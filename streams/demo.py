@@ -108,7 +108,11 @@ def run_demo(
         console.print(f"demo finished in {time.monotonic() - started:.1f}s")
         return 0
     except Exception as exc:  # a demo ends with one readable line, not a traceback
-        console.print(f"[red]typostream: error: {exc}[/]")
+        log = root / "logs" / "worker.log"
+        if log.exists():  # the state dir is removed below: show why the worker failed first
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            console.print("worker log (last lines):", *tail, sep="\n", style="dim", markup=False)
+        console.print(f"typostream: error: {exc}", style="red", markup=False, soft_wrap=True)
         return 1
     finally:
         if worker is not None:

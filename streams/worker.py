@@ -11,6 +11,7 @@ import faust
 
 from typostream.streams.app import build_app
 from typostream.streams.config import Settings
+from typostream.streams.pipeline import Pipeline
 from typostream.streams.topics import ensure_topics
 
 LOG_FORMAT = "ts=%(asctime)s level=%(levelname)s logger=%(name)s pid=%(process)d msg=%(message)r"
@@ -43,13 +44,19 @@ def _preload_insert_codecs() -> None:
         options._resolve_pandas()
 
 
-def run_worker(settings: Settings) -> None:
-    """Blocks until SIGTERM/SIGINT; Faust then commits offsets and flushes tables before exiting."""
+def prepare_worker(settings: Settings) -> Pipeline:
+    """Everything that can fail on configuration: topics, detector, advisories, ClickHouse schema."""
     logging.config.dictConfig(logging_config(settings.log_level))
     asyncio.run(ensure_topics(settings))
     pipeline = build_app(settings)
     pipeline.sink.ensure_schema()
     _preload_insert_codecs()
+    return pipeline
+
+
+def run_worker(pipeline: Pipeline) -> None:
+    """Blocks until SIGTERM/SIGINT; Faust then commits offsets and flushes tables before exiting."""
+    settings = pipeline.settings
     worker = Worker(
         pipeline.app,
         loglevel=settings.log_level.lower(),

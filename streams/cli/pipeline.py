@@ -66,7 +66,7 @@ def worker(
     allowlist: Annotated[Path | None, typer.Option("--allowlist", exists=True, dir_okay=False)] = None,
 ) -> None:
     """Run a stream-processing worker until Ctrl-C / SIGTERM."""
-    from typostream.streams.worker import run_worker
+    from typostream.streams.worker import prepare_worker, run_worker
 
     settings = load_settings(
         data_dir,
@@ -79,7 +79,13 @@ def worker(
         watchlist_file=watchlist,
         allowlist_file=allowlist,
     )
-    run_worker(settings)
+    try:
+        pipeline = prepare_worker(settings)
+    except Exception as exc:  # configuration or connectivity: one readable line, exit 2
+        raise fail(
+            f"cannot start the worker: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from exc
+    run_worker(pipeline)
 
 
 @cli.command()
