@@ -18,8 +18,6 @@ not the expected JSON raises :class:`RegistryResponseError`.
 
 from __future__ import annotations
 
-import asyncio
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -37,6 +35,7 @@ from typostream.agents.enrichment.exceptions import (
     UnsupportedRegistryError,
 )
 from typostream.agents.enrichment.metrics import REGISTRY_REQUESTS, REGISTRY_SECONDS
+from typostream.agents.retry import with_backoff
 
 __all__ = ["INSTALL_SCRIPTS", "PackageMetadata", "RegistryClient"]
 
@@ -308,18 +307,14 @@ class RegistryClient:
         self, registry: str, url: str, allow: tuple[int, ...] | frozenset[int] = ()
     ) -> tuple[int, Any]:
         """GET with retries. Returns ``(status, json)``; ``json`` is None for 404 and ``allow`` statuses."""
-        last_reason = "no attempt"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                delay = self.backoff_s * (2 ** (attempt - 1))
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
-            try:
-                return await self._attempt(registry, url, allow)
-            except _Retryable as exc:
-                last_reason = exc.reason
-        raise RegistryUnavailableError(
-            f"registry unavailable after {self.retries + 1} attempts: {last_reason}", url
-        )
+        try:
+            return await with_backoff(
+                lambda: self._attempt(registry, url, allow), self.retries, self.backoff_s, _Retryable
+            )
+        except _Retryable as exc:
+            raise RegistryUnavailableError(
+                f"registry unavailable after {self.retries + 1} attempts: {exc.reason}", url
+            ) from None
 
     async def _attempt(
         self, registry: str, url: str, allow: tuple[int, ...] | frozenset[int]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 from typing import Final
 
 import aiohttp
 from yarl import URL
 
+from typostream.agents.retry import with_backoff
 from typostream.streams.feeds.exceptions import FeedHTTPError, FeedResponseError, FeedUnavailableError
 
 __all__ = ["USER_AGENT", "FeedHTTP"]
@@ -57,16 +56,12 @@ class FeedHTTP:
         return self._session
 
     async def get(self, url: str, *, accept: str = "*/*", missing_ok: bool = False) -> bytes | None:
-        reason = "no attempt"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                delay = self.backoff_s * (2 ** (attempt - 1))
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
-            try:
-                return await self._attempt(url, accept, missing_ok)
-            except _Retryable as exc:
-                reason = str(exc)
-        raise FeedUnavailableError(f"unavailable after {self.retries + 1} attempts: {reason}", url)
+        try:
+            return await with_backoff(
+                lambda: self._attempt(url, accept, missing_ok), self.retries, self.backoff_s, _Retryable
+            )
+        except _Retryable as exc:
+            raise FeedUnavailableError(f"unavailable after {self.retries + 1} attempts: {exc}", url) from None
 
     async def _attempt(self, url: str, accept: str, missing_ok: bool) -> bytes | None:
         self.requests += 1
