@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -76,7 +76,6 @@ class Settings:
     watchlist_file: Path | None = None
     allowlist_file: Path | None = None
     log_level: str = "WARNING"
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def kafka_url(self) -> str:
@@ -116,8 +115,6 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is None or raw == "":
                 continue

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,16 @@ from typostream.streams.stack.processes import spawn
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as TYPOSTREAM_* variables, so the child resolves exactly the same config."""
+    """The settings as TYPOSTREAM_* variables, so the child resolves exactly the same config.
+
+    Built from the real values (not ``masked()``): the child needs the credentials; the
+    environment of a child process is not logged.
+    """
     env = dict(os.environ)
-    for key, value in settings.masked().items():
-        if key in {"extra", "kafka_bootstrap", "redis_url", "clickhouse_dsn"} or value is None:
-            continue
-        env[ENV_PREFIX + key.upper()] = str(value)
-    # Unmasked: the child needs the real credentials, which never pass through logs.
-    env[ENV_PREFIX + "KAFKA_BOOTSTRAP"] = settings.kafka_bootstrap
-    env[ENV_PREFIX + "REDIS_URL"] = settings.redis_url
-    env[ENV_PREFIX + "CLICKHOUSE_DSN"] = settings.clickhouse_dsn
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if value is not None:
+            env[ENV_PREFIX + f.name.upper()] = str(value)
     return env
 
 

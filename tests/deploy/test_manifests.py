@@ -17,7 +17,7 @@ from typostream.streams.config import ENV_PREFIX, Settings  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
-FIELDS = {f.name for f in dataclasses.fields(Settings) if f.name != "extra"}
+FIELDS = {f.name for f in dataclasses.fields(Settings)}
 
 
 def load_all(path: Path) -> list[dict[str, Any]]:

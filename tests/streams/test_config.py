@@ -160,3 +160,21 @@ def test_from_env_finds_the_real_running_stack(embedded_stack: StackState) -> No
     assert settings.kafka_bootstrap == embedded_stack.kafka_bootstrap
     assert settings.redis_url == embedded_stack.redis_url
     assert settings.clickhouse_dsn == embedded_stack.clickhouse_dsn
+
+
+def test_worker_subprocess_env_round_trips_every_setting(tmp_path: Path) -> None:
+    from typostream.streams.worker_process import settings_env
+
+    original = Settings(
+        data_dir=tmp_path,
+        kafka_bootstrap="k1:9092,k2:9092",
+        clickhouse_dsn="https://user:secret@ch:8443/db",
+        pypi_url="https://user:token@mirror.example/pypi",
+        partitions=6,
+        unbatched_producer=True,
+        producer_linger_ms=7.5,
+        watchlist_file=tmp_path / "watch.txt",
+    )
+    env = settings_env(original)
+    assert env["TYPOSTREAM_CLICKHOUSE_DSN"] == "https://user:secret@ch:8443/db"  # real value, not masked
+    assert Settings.from_env(environ=env) == original
