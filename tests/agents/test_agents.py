@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ import orjson
 import pytest
 
 from typostream.agents.detection import Detector
+from typostream.agents.records import threat_event
 from typostream.streams.app import build_app
 from typostream.streams.config import Settings
 from typostream.streams.pipeline import Pipeline
@@ -31,6 +33,16 @@ class RecordingSink:
     def insert_threats(self, rows: list[dict[str, Any]]) -> int:
         self.threats.extend(rows)
         return len(rows)
+
+
+@dataclass(frozen=True)
+class FakeThreat:
+    type: str = "typosquat"
+    target: str = "requests"
+    technique: str = "transposition"
+    score: float = 0.9
+    severity: str = "critical"
+    evidence: str = "transposition of requests"
 
 
 class ExplodingDetector:
@@ -162,3 +174,17 @@ async def test_known_malicious_version_is_flagged_malicious(pipeline: tuple) -> 
     assert [(t["package"]["version"], t["severity"]) for t in malicious] == [("0.1.1", "critical")]
     verdicts = [a["verdict"] for a in sent_values(sends["analysed"])]
     assert verdicts[0] == "malicious" and verdicts[1] != "malicious"
+
+
+async def test_sink_dead_letters_a_bad_row_and_writes_the_rest(pipeline: tuple) -> None:
+    app_pipeline, sends = pipeline
+    good = threat_event(event_value(), FakeThreat(), "2026-11-25T10:00:02.000Z")
+    bad = {"id": "f" * 32, "package": {}}  # not a threat: threat_row cannot flatten it
+    agent = app_pipeline.app.agents["sink_threats"]
+    async with agent.test_context() as context:
+        await context.put(good, key=b"pypi:reqeusts")
+        await context.put(bad, key=b"pypi:reqeusts")
+        await asyncio.sleep(app_pipeline.settings.sink_batch_seconds + 0.5)  # let the batch close
+    assert [row["threat_id"] for row in app_pipeline.sink.threats] == [good["id"]]
+    [record] = sent_values(sends["dlq"])
+    assert record["reason"] == "internal_error" and "KeyError" in record["error"]
