@@ -1,0 +1,114 @@
+"""Pure helpers behind ``typostream dlq`` / ``typostream threats``."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+import pytest
+
+from typostream.agents.exceptions import InvalidEventError
+from typostream.agents.records import dead_letter
+from typostream.streams.inspect_topics import (
+    Deduplicator,
+    count_by_reason,
+    decode_dlq,
+    dedupe_threats,
+    meets_severity,
+    preview,
+    threat_row,
+)
+
+
+def _dlq_bytes(original: bytes, key: bytes | None, reason: str = "not_json") -> bytes:
+    error = InvalidEventError(reason, "detail")
+    return orjson.dumps(dead_letter(error, original, key, "registry.publish", 1, 42, "2026-01-01T00:00:00Z"))
+
+
+def test_decode_dlq_round_trips_the_original_bytes_and_key() -> None:
+    original = b"\xff\xfe not utf-8 {"
+    entry = decode_dlq(_dlq_bytes(original, b"k\x00ey"), partition=0, offset=7)
+    assert entry.original == original
+    assert entry.original_key == b"k\x00ey"
+    assert (entry.partition, entry.offset, entry.reason) == (0, 7, "not_json")
+    as_json = entry.as_json()
+    assert as_json["dlq_offset"] == 7 and as_json["source_offset"] == 42
+    assert as_json["original_b64"] == base64.b64encode(original).decode()
+    assert "\ufffd" in as_json["original_text"]
+
+
+def test_decode_dlq_without_key() -> None:
+    assert decode_dlq(_dlq_bytes(b"x", None), 0, 0).original_key is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "empty"),
+        (b"nope", "not JSON"),
+        (b"[1]", "not a JSON object"),
+        (b'{"reason": "schema"}', "missing"),
+        (orjson.dumps({"reason": "schema", "error": "", "source_topic": "t", "source_partition": 0,
+                       "source_offset": 0, "original_b64": "!!!"}), "not valid base64"),
+    ],
+)  # fmt: skip
+def test_decode_dlq_rejects_what_is_not_a_dead_letter(value: bytes | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        decode_dlq(value, 0, 0)
+
+
+def test_preview_escapes_control_characters_and_truncates() -> None:
+    assert preview(b'{"a":\n1}') == '{"a":\\n1}'
+    assert preview(b"\xffabc") == "\ufffdabc"
+    cut = preview(b"x" * 100, width=10)
+    assert cut == "x" * 9 + "…" and len(cut) == 10
+
+
+def test_count_by_reason_most_frequent_first() -> None:
+    entries = [
+        decode_dlq(_dlq_bytes(b"x", None, r), 0, i) for i, r in enumerate(["schema", "not_json", "schema"])
+    ]
+    assert list(count_by_reason(entries).items()) == [("schema", 2), ("not_json", 1)]
+
+
+def _threat(threat_id: str, severity: str) -> dict[str, Any]:
+    return {
+        "id": threat_id,
+        "timestamp": "2026-01-01T00:00:00Z",
+        "type": "typosquat",
+        "severity": severity,
+        "package": {"name": "reqeusts", "version": "1.0", "registry": "pypi"},
+        "threat": {"technique": "transposition", "target": "requests", "risk_score": 70},
+    }
+
+
+def test_severity_filter() -> None:
+    assert meets_severity(_threat("a", "high"), "medium")
+    assert meets_severity(_threat("a", "medium"), "medium")
+    assert not meets_severity(_threat("a", "low"), "medium")
+    assert not meets_severity({"severity": "weird"}, "low")
+    with pytest.raises(ValueError, match="unknown severity"):
+        meets_severity(_threat("a", "low"), "urgent")
+
+
+def test_dedupe_keeps_the_first_delivery_of_each_id() -> None:
+    threats = [_threat("a", "low"), _threat("b", "high"), {**_threat("a", "low"), "timestamp": "later"}]
+    assert [t["id"] for t in dedupe_threats(threats)] == ["a", "b"]
+    assert dedupe_threats(threats)[0]["timestamp"] == "2026-01-01T00:00:00Z"
+
+
+def test_deduplicator_is_bounded() -> None:
+    seen = Deduplicator(capacity=2)
+    assert seen.first({"id": "a"}) and seen.first({"id": "b"}) and seen.first({"id": "c"})
+    assert seen.first({"id": "a"})  # evicted, so shown again
+    assert not seen.first({"id": "c"})
+    assert seen.first({"no": "id"}) and seen.first({"no": "id"})
+
+
+def test_threat_row() -> None:
+    row = threat_row(_threat("a", "high"))
+    assert row == (
+        "2026-01-01T00:00:00Z", "pypi", "reqeusts@1.0", "typosquat", "transposition", "requests", "high", "70"
+    )  # fmt: skip
+    assert threat_row({}) == ("", "", "@", "", "", "", "", "")
