@@ -12,7 +12,7 @@ from unittest.mock import AsyncMock
 import orjson
 import pytest
 
-from typostream.agents.detection import Detector
+from typostream.agents.detection import Detector, Threat
 from typostream.agents.records import threat_event
 from typostream.streams.app import build_app
 from typostream.streams.config import Settings
@@ -33,16 +33,6 @@ class RecordingSink:
     def insert_threats(self, rows: list[dict[str, Any]]) -> int:
         self.threats.extend(rows)
         return len(rows)
-
-
-@dataclass(frozen=True)
-class FakeThreat:
-    type: str = "typosquat"
-    target: str = "requests"
-    technique: str = "transposition"
-    score: float = 0.9
-    severity: str = "critical"
-    evidence: str = "transposition of requests"
 
 
 class ExplodingDetector:
@@ -178,7 +168,8 @@ async def test_known_malicious_version_is_flagged_malicious(pipeline: tuple) -> 
 
 async def test_sink_dead_letters_a_bad_row_and_writes_the_rest(pipeline: tuple) -> None:
     app_pipeline, sends = pipeline
-    good = threat_event(event_value(), FakeThreat(), "2026-11-25T10:00:02.000Z")
+    finding = Threat("typosquat", "requests", "transposition", 0.9, "critical", "swaps 'ue'")
+    good = threat_event(event_value(), finding, "2026-11-25T10:00:02.000Z")
     bad = {"id": "f" * 32, "package": {}}  # not a threat: threat_row cannot flatten it
     agent = app_pipeline.app.agents["sink_threats"]
     async with agent.test_context() as context:

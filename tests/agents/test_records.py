@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 
 import pytest
 from jsonschema import Draft202012Validator
 
+from typostream.agents.detection import Threat
 from typostream.agents.exceptions import InvalidEventError
 from typostream.agents.records import (
     analysed_message,
@@ -24,14 +24,16 @@ from typostream.agents.validation import parse_publish
 from typostream.schemas import load_json_schema
 
 
-@dataclass(frozen=True)
-class FakeThreat:
-    type: str = "typosquat"
-    target: str = "express"
-    technique: str = "repetition"
-    score: float = 0.9
-    severity: str = "high"
-    evidence: str = "'expresss' repeats a letter of popular 'express'"
+def FakeThreat(**overrides: object) -> Threat:
+    fields: dict[str, object] = {
+        "type": "typosquat",
+        "target": "express",
+        "technique": "repetition",
+        "score": 0.9,
+        "severity": "high",
+        "evidence": "'expresss' repeats a letter of popular 'express'",
+    }
+    return Threat(**{**fields, **overrides})  # type: ignore[arg-type]
 
 
 def validator(name: str) -> Draft202012Validator:
