@@ -93,8 +93,13 @@ MIN_TYPO_LEN: Final = 6
 """Squashed target length below which single-edit typos of *popular* names are not flagged."""
 MIN_TYPO_LEN_WATCHLIST: Final = 3
 """Same, for watchlisted names (the user asked for them to be protected)."""
-MIN_TRANSPOSE_LEN: Final = 6
-"""Transpositions and repetitions keep every letter, so they are trusted on shorter names."""
+MIN_REPETITION_LEN: Final = 6
+"""Repetitions keep every letter, so they are trusted on names as short as this."""
+MIN_TRANSPOSE_LEN: Final = 4
+"""Swapped neighbours are rarely how a legitimate name is formed, even a short one (``bs85`` for
+``bs58``, ``bpi39`` for ``bip39``): at 4 instead of 6, 47,655 mid-band npm names gained 2 alerts
+and 20,000 random PyPI names 4, while the dev set gained 6 default-index catches. Repetitions at
+4 gained alerts and no catches, so they keep their own limit."""
 MIN_SEPARATOR_LEN: Final = 5
 MIN_REORDER_TOKENS: Final = 2
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 from typostream.agents.detection.index import Target
 from typostream.agents.detection.names import NameForms
 from typostream.agents.detection.techniques.base import Match, Severity, Technique, string_pairs
-from typostream.agents.detection.tunables import MIN_TRANSPOSE_LEN, MIN_TYPO_LEN_WATCHLIST
+from typostream.agents.detection.tunables import MIN_REPETITION_LEN, MIN_TYPO_LEN_WATCHLIST
 
 __all__ = ["Repetition", "repeated_index"]
 
@@ -34,7 +34,7 @@ class Repetition(Technique):
     description = "One character of a protected name is typed twice."
     severity: ClassVar[Severity] = "medium"
     confidence = 0.74
-    min_len = MIN_TRANSPOSE_LEN
+    min_len = MIN_REPETITION_LEN
     min_len_top = 4
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
     length_deltas = frozenset({1})

@@ -122,3 +122,12 @@ def test_weak_signal_techniques_need_a_top_target_or_the_watchlist(name: str, ta
 def test_a_dropped_separator_is_a_separator_change_not_an_omission(detector: Detector) -> None:
     [threat] = detector.scan("crossenv", "npm").threats
     assert (threat.target, threat.technique) == ("cross-env", "separator")
+
+
+@pytest.mark.parametrize(("name", "target"), [("bs85", "bs58"), ("bpi39", "bip39"), ("dhkey", "hdkey")])
+def test_transpositions_of_short_popular_names_are_flagged(
+    detector: Detector, name: str, target: str
+) -> None:
+    """Regression: a 6-character floor missed swaps of short crypto-library names (dev set)."""
+    threats = detector.scan(name, "npm").threats
+    assert [(t.target, t.technique) for t in threats][:1] == [(target, "transposition")]
