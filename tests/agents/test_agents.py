@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,18 +105,7 @@ async def test_validate_forwards_valid_and_dead_letters_invalid(pipeline: tuple)
 
 async def test_detect_emits_threats_updates_table_and_analysed(pipeline: tuple) -> None:
     app_pipeline, sends = pipeline
-    value = {
-        "event_id": "0" * 32,
-        "registry": "pypi",
-        "name": "reqeusts",
-        "version": "1.0.0",
-        "created_date": "2026-11-25T10:00:00.000Z",
-        "artifact_id": "",
-        "schema_ver": "",
-        "received_at": "2026-11-25T10:00:01.000Z",
-        "source_partition": 0,
-        "source_offset": 0,
-    }
+    value = event_value()
     agent = app_pipeline.app.agents["detect"]
     async with agent.test_context() as context:
         await context.put(value, key=b"pypi:reqeusts")
@@ -138,24 +128,19 @@ async def test_detector_failure_dead_letters_the_event_and_continues(tmp_path: P
     records = sent_values(sends["dlq"])
     assert [r["reason"] for r in records] == ["internal_error", "internal_error"]
     assert "RuntimeError: boom" in records[0]["error"]
-    assert orjson.loads(__import__("base64").b64decode(records[0]["original_b64"]))["name"] == "x"
+    assert orjson.loads(base64.b64decode(records[0]["original_b64"]))["name"] == "x"
     assert not sends["analysed"].await_args_list
 
 
 async def test_known_malicious_version_is_flagged_malicious(pipeline: tuple) -> None:
     app_pipeline, sends = pipeline
-    value = {
-        "event_id": "2" * 32,
-        "registry": "npm",
-        "name": "flatmap-stream",
-        "version": "0.1.1",
-        "created_date": "2018-11-26T00:00:00.000Z",
-        "artifact_id": "",
-        "schema_ver": "",
-        "received_at": "2026-11-25T10:00:01.000Z",
-        "source_partition": 0,
-        "source_offset": 0,
-    }
+    value = event_value(
+        event_id="2" * 32,
+        registry="npm",
+        name="flatmap-stream",
+        version="0.1.1",
+        created_date="2018-11-26T00:00:00.000Z",
+    )
     agent = app_pipeline.app.agents["detect"]
     async with agent.test_context() as context:
         await context.put(value, key=b"npm:flatmap-stream")
