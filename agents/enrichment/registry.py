@@ -35,7 +35,7 @@ from typostream.agents.enrichment.exceptions import (
     UnsupportedRegistryError,
 )
 from typostream.agents.enrichment.metrics import REGISTRY_REQUESTS, REGISTRY_SECONDS
-from typostream.agents.retry import with_backoff
+from typostream.agents.http import LazySession, with_backoff
 
 __all__ = ["INSTALL_SCRIPTS", "PackageMetadata", "RegistryClient"]
 
@@ -224,11 +224,11 @@ class RegistryClient:
     ) -> None:
         self.npm_base = npm_base.rstrip("/")
         self.pypi_base = pypi_base.rstrip("/")
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._http = LazySession(
+            timeout_s, {"User-Agent": _USER_AGENT, "Accept": "application/json"}, session
+        )
         self.retries = max(0, retries)
         self.backoff_s = backoff_s
-        self._session = session
-        self._owns_session = session is None
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -237,18 +237,7 @@ class RegistryClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-        self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=self.timeout,
-                headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
-            )
-            self._owns_session = True
-        return self._session
+        await self._http.close()
 
     # --- URLs ------------------------------------------------------------------------------------
     def npm_version_url(self, name: str, version: str) -> str:
@@ -320,7 +309,7 @@ class RegistryClient:
         self, registry: str, url: str, allow: tuple[int, ...] | frozenset[int]
     ) -> tuple[int, Any]:
         try:
-            async with self._client().get(URL(url, encoded=True), timeout=self.timeout) as resp:
+            async with self._http.get().get(URL(url, encoded=True), timeout=self._http.timeout) as resp:
                 status = resp.status
                 REGISTRY_REQUESTS.labels(registry, str(status)).inc()
                 if status in _RETRY_STATUSES:

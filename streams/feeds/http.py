@@ -7,7 +7,7 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from typostream.agents.retry import with_backoff
+from typostream.agents.http import LazySession, with_backoff
 from typostream.streams.feeds.exceptions import FeedHTTPError, FeedResponseError, FeedUnavailableError
 
 __all__ = ["USER_AGENT", "FeedHTTP"]
@@ -37,23 +37,13 @@ class FeedHTTP:
         backoff_s: float = 0.5,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._http = LazySession(timeout_s, {"User-Agent": USER_AGENT}, session)
         self.retries = max(0, retries)
         self.backoff_s = backoff_s
-        self._session = session
-        self._owns_session = session is None
         self.requests = 0
 
     async def close(self) -> None:
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-        self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout, headers={"User-Agent": USER_AGENT})
-            self._owns_session = True
-        return self._session
+        await self._http.close()
 
     async def get(self, url: str, *, accept: str = "*/*", missing_ok: bool = False) -> bytes | None:
         try:
@@ -66,7 +56,7 @@ class FeedHTTP:
     async def _attempt(self, url: str, accept: str, missing_ok: bool) -> bytes | None:
         self.requests += 1
         try:
-            async with self._client().get(URL(url, encoded=True), headers={"Accept": accept}) as resp:
+            async with self._http.get().get(URL(url, encoded=True), headers={"Accept": accept}) as resp:
                 if resp.status in RETRY_STATUSES:
                     raise _Retryable(f"HTTP {resp.status}")
                 if resp.status == 404 and missing_ok:

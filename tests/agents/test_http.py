@@ -1,10 +1,10 @@
-"""with_backoff: bounded retries of retryable errors only."""
+"""agents/http.py: bounded retries of retryable errors only."""
 
 from __future__ import annotations
 
 import pytest
 
-from typostream.agents.retry import with_backoff
+from typostream.agents.http import with_backoff
 
 
 class Flaky(Exception):
