@@ -21,10 +21,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from typostream.agents.detection import Detector
-from typostream.agents.exceptions import InvalidEventError
-from typostream.agents.records import event_message, threat_event, utc_now_iso
-from typostream.agents.validation import parse_publish
+from typostream.agents.domain.detection import Detector
+from typostream.agents.domain.errors import InvalidEventError
+from typostream.agents.domain.events import parse_publish
+from typostream.agents.domain.messages import event_message, threat_event, utc_now_iso
 from typostream.streams.config import Settings
 from typostream.streams.demo import sample_feed_path, wait_processed
 from typostream.streams.producer import produce_lines, read_lines

@@ -18,9 +18,9 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from typostream.agents.detection import Detector, ScanResult
-from typostream.agents.detection.names import normalize
-from typostream.agents.detection.popular import top_names
+from typostream.agents.domain.detection import Detector, ScanResult
+from typostream.agents.domain.detection.names import normalize
+from typostream.agents.domain.detection.popular import top_names
 
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = {"recall_watchlist": 0.95, "mid": 0.01, "random": 0.02}

@@ -1,4 +1,4 @@
-"""Build the Faust application: config → topics → tables → agents → web views.
+"""The composition root: Settings → components → Faust app → topics, tables, agents, web views.
 
 Dataflow::
 
@@ -7,42 +7,54 @@ Dataflow::
           │                 └──▶ typostream.dlq            │            │
           │                                          packages table     ▼
           │                      typostream.events ──enrich (opt-in)──▶ threats
-          │                                                     sink ──▶ ClickHouse events / threats
+          │                                                     sink_* ──▶ every configured Sink
+
+Nothing below this module builds its own dependencies: agents get exactly the services they use.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
 
 import faust
 
-from typostream.agents import detect, enrich, sink, validate
-from typostream.agents.assess import load_known
-from typostream.agents.detection import Detector
-from typostream.agents.sinks.clickhouse import ClickHouseSink
-from typostream.streams import web
+from typostream.agents.domain.assess import Assessor
+from typostream.agents.stream import detect, enrich, sink, validate
+from typostream.agents.stream.context import StreamContext, Tables, Topics
+from typostream.streams import components, web
 from typostream.streams.codecs import register_codecs
 from typostream.streams.config import Settings
-from typostream.streams.pipeline import Pipeline
 from typostream.streams.tables import declare_tables
 from typostream.streams.topics import declare_topics
 from typostream.streams.transport import register_transport
 
+if TYPE_CHECKING:
+    from typostream.agents.adapters.analytics import Analytics
+    from typostream.agents.adapters.sinks.base import Sink
 
-def build_app(
-    settings: Settings,
-    detector: Detector | None = None,
-    clickhouse: ClickHouseSink | None = None,
-    store: str = "rocksdb://",
-) -> Pipeline:
-    """A ready-to-run worker app for ``settings``; Kafka is not contacted until the worker starts.
 
-    ``detector``/``clickhouse``/``store`` are injectable so agent unit tests run without servers.
-    """
+@dataclass(frozen=True)
+class WorkerApp:
+    """The composed worker: the Faust app plus what the web views and the worker runner need."""
+
+    app: faust.App
+    settings: Settings
+    topics: Topics
+    tables: Tables
+    assessor: Assessor
+    sinks: Sequence[Sink]
+    analytics: Analytics | None
+
+
+def faust_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
     register_codecs()
     register_transport()
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    return faust.App(
         settings.app_id,
         broker=settings.kafka_url,
         store=store,
@@ -64,16 +76,42 @@ def build_app(
         Monitor="typostream.streams.monitor:LeanMonitor",
         logging_config=None,
     )
-    pipeline = Pipeline(
+
+
+def build_app(
+    settings: Settings,
+    assessor: Assessor | None = None,
+    sinks: Sequence[Sink] | None = None,
+    analytics: Analytics | None = None,
+    store: str = "rocksdb://",
+) -> WorkerApp:
+    """A ready-to-run worker for ``settings``; Kafka is not contacted until the worker starts.
+
+    ``assessor``/``sinks``/``analytics``/``store`` are injectable so agent unit tests run without
+    servers. By default one ClickHouse connection serves both the sink and analytics reads.
+    """
+    app = faust_app(settings, store)
+    connection = cache(lambda: components.open_clickhouse(settings))
+    if sinks is None:
+        sinks = components.build_sinks(settings, components.SinkResources(clickhouse=connection))
+        if analytics is None and "clickhouse" in {s.id for s in sinks}:
+            analytics = components.build_analytics(connection())
+    ctx = StreamContext(app, declare_topics(app, settings), declare_tables(app, settings))
+    worker = WorkerApp(
         app=app,
         settings=settings,
-        topics=declare_topics(app, settings),
-        tables=declare_tables(app, settings),
-        detector=detector or Detector.default(settings.watchlist_file, settings.allowlist_file),
-        known=load_known(settings.known_malicious_paths),
-        sink=clickhouse or ClickHouseSink.from_dsn(settings.clickhouse_dsn, settings.chdb_path),
+        topics=ctx.topics,
+        tables=ctx.tables,
+        assessor=assessor or components.build_assessor(settings),
+        sinks=sinks,
+        analytics=analytics,
     )
-    for module in (validate, detect, enrich, sink, web):
-        module.register(pipeline)
+    validate.register(ctx, settings.max_event_bytes)
+    detect.register(ctx, worker.assessor)
+    enrichment = components.build_enrichment(settings)
+    if enrichment is not None:
+        enrich.register(ctx, enrichment.client, enrichment.cache, enrichment.patterns, enrichment.concurrency)
+    sink.register(ctx, sinks, settings.sink_batch_size, settings.sink_batch_seconds)
+    web.register(worker)
     logging.getLogger("typostream").setLevel(settings.log_level)
-    return pipeline
+    return worker

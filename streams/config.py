@@ -10,26 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from typostream.agents.adapters.urls import mask_url
+from typostream.agents.domain.vocabulary import REGISTRY_URLS
 
 ENV_PREFIX = "TYPOSTREAM_"
+__all__ = ["ENV_PREFIX", "Settings", "mask_url"]
 
 
-def mask_url(url: str) -> str:
-    """Hide the password of a URL/DSN so it can be logged or printed."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal: keep its brackets
-        host = f"[{host}]"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+def _secret(default: str) -> Any:
+    """A field whose value may carry a password: masked whenever settings are printed or logged."""
+    return field(default=default, metadata={"secret": True})
 
 
 @dataclass(frozen=True)
@@ -41,9 +35,9 @@ class Settings:
     """
 
     data_dir: Path = Path(".typostream")
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    clickhouse_dsn: str = "chdb://"
+    kafka_bootstrap: str = _secret("127.0.0.1:9092")
+    redis_url: str = _secret("redis://127.0.0.1:6379/0")
+    clickhouse_dsn: str = _secret("chdb://")
     app_id: str = "typostream"
     topic_input: str = "registry.publish"
     topic_events: str = "typostream.events"
@@ -57,6 +51,8 @@ class Settings:
     max_event_bytes: int = 64 * 1024
     sink_batch_size: int = 2000
     sink_batch_seconds: float = 0.5
+    # Comma-separated sinks fed by the worker (ids of streams/components.py SINK_FACTORIES).
+    sinks: str = "clickhouse"
     # Tansu answers ListOffsets(latest) with the last batch's base offset + 1, which breaks
     # table recovery. Default fix: take end offsets from a fetch's high watermark (keeps
     # batching). Fallback: unbatched producing keeps changelog offsets exact but is slow.
@@ -70,8 +66,9 @@ class Settings:
     # metadata to scan install scripts and descriptions is opt-in (it calls the registries).
     known_malicious_paths: str = ""
     registry_metadata: bool = False
-    npm_registry_url: str = "https://registry.npmjs.org"
-    pypi_url: str = "https://pypi.org"
+    npm_registry_url: str = _secret(REGISTRY_URLS["npm_registry"])
+    npm_replicate_url: str = _secret(REGISTRY_URLS["npm_replicate"])
+    pypi_url: str = _secret(REGISTRY_URLS["pypi"])
     enrich_concurrency: int = 8
     watchlist_file: Path | None = None
     allowlist_file: Path | None = None
@@ -100,7 +97,7 @@ class Settings:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in {"redis_url", "clickhouse_dsn", "kafka_bootstrap", "npm_registry_url", "pypi_url"}:
+            if f.metadata.get("secret"):
                 value = mask_url(str(value))
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out

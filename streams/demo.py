@@ -14,8 +14,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from typostream.agents.sinks.clickhouse import ClickHouseSink
+from typostream.agents.adapters.analytics import Analytics
 from typostream.data.sample import iter_sample_labels
+from typostream.streams import components
 from typostream.streams.config import Settings
 from typostream.streams.producer import produce_lines, progress, read_lines
 from typostream.streams.stack import EmbeddedStack
@@ -100,11 +101,8 @@ def run_demo(
         run.seconds = time.monotonic() - produce_started
         worker.stop()
         worker = None
-        sink = ClickHouseSink.from_dsn(settings.clickhouse_dsn, settings.chdb_path)
-        try:
-            print_summary(console, sink, run, use_labels=events_file is None)
-        finally:
-            sink.close()
+        with components.open_clickhouse(settings) as connection:
+            print_summary(console, components.build_analytics(connection), run, events_file is None)
         console.print(f"demo finished in {time.monotonic() - started:.1f}s")
         return 0
     except Exception as exc:  # a demo ends with one readable line, not a traceback
@@ -122,8 +120,8 @@ def run_demo(
             shutil.rmtree(root, ignore_errors=True)
 
 
-def print_summary(console: Console, sink: ClickHouseSink, run: DemoRun, use_labels: bool) -> None:
-    summary = sink.summary(top=10)
+def print_summary(console: Console, analytics: Analytics, run: DemoRun, use_labels: bool) -> None:
+    summary = analytics.summary(top=10)
     overview = Table(title="Pipeline", show_header=False)
     overview.add_row("events sent", str(run.sent))
     overview.add_row("events analysed (ClickHouse)", str(summary.events_total))
@@ -141,7 +139,7 @@ def print_summary(console: Console, sink: ClickHouseSink, run: DemoRun, use_labe
     console.print(targets)
     if use_labels:
         labels = list(iter_sample_labels())
-        _, rows = sink.query("SELECT DISTINCT registry, name, target FROM threats FINAL")
+        _, rows = analytics.query("SELECT DISTINCT registry, name, target FROM threats FINAL")
         flagged = {(registry, name, target) for registry, name, target in rows}
         caught = sum((lab["registry"], lab["name"], lab["target"]) in flagged for lab in labels)
         label = "labelled threats in the sample (squats, known-malicious) caught"

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import faust
-from faust.types import TableT
 
+from typostream.agents.stream.context import Tables
 from typostream.streams.codecs import CODEC_NAME
 from typostream.streams.config import Settings
 from typostream.streams.topics import PACKAGES_TABLE
-
-
-@dataclass(frozen=True)
-class Tables:
-    # key "<registry>:<name>" → {first_seen, last_version, versions_seen, last_threat, ...}
-    packages: TableT
 
 
 def declare_tables(app: faust.App, settings: Settings) -> Tables:

@@ -13,6 +13,7 @@ import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from typostream.agents.stream.context import Topics
 from typostream.streams.codecs import CODEC_NAME
 from typostream.streams.config import Settings
 
@@ -63,17 +64,6 @@ async def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str
     finally:
         await admin.close()
     return created
-
-
-@dataclass(frozen=True)
-class Topics:
-    """Faust topic handles, built once per app."""
-
-    input: faust.TopicT
-    events: faust.TopicT
-    analysed: faust.TopicT
-    threats: faust.TopicT
-    dlq: faust.TopicT
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:

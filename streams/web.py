@@ -11,16 +11,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from faust import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from typostream.agents.assess import assess
-from typostream.agents.validation import package_key
-from typostream.streams import metrics
-from typostream.streams.pipeline import Pipeline
+from typostream.agents.adapters import metrics
+from typostream.agents.domain.events import package_key
+from typostream.agents.domain.vocabulary import REGISTRIES
+
+if TYPE_CHECKING:
+    from typostream.streams.app import WorkerApp
 
 MAX_SCAN_NAMES = 1000
 
@@ -43,8 +45,8 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 def scan_request(body: dict[str, Any]) -> tuple[str, list[str]]:
     """Validate a scan request body; raises BadRequest with a message for the client."""
     registry = body.get("registry")
-    if registry not in ("npm", "pypi"):
-        raise BadRequest("'registry' must be 'npm' or 'pypi'")
+    if registry not in REGISTRIES:
+        raise BadRequest(f"'registry' must be one of: {', '.join(REGISTRIES)}")
     names = body.get("names", [body["name"]] if "name" in body else None)
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
         raise BadRequest("'names' must be a non-empty list of package names (or give 'name')")
@@ -57,9 +59,9 @@ def _counter_total(counter: Any) -> float:
     return sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total"))
 
 
-def register(pipeline: Pipeline) -> None:
-    app, detector, known, sink = pipeline.app, pipeline.detector, pipeline.known, pipeline.sink
-    packages = pipeline.tables.packages
+def register(worker: WorkerApp) -> None:
+    app, assessor, analytics = worker.app, worker.assessor, worker.analytics
+    packages = worker.tables.packages
 
     @app.page("/metrics")
     class Metrics(web.View):
@@ -73,12 +75,16 @@ def register(pipeline: Pipeline) -> None:
                 registry, names = scan_request(await _json_body(request))
             except BadRequest as exc:
                 return self.error(400, str(exc))
-            return self.json({"results": [assess(detector, known, n, registry).to_dict() for n in names]})
+            return self.json({"results": [assessor.assess(n, registry).to_dict() for n in names]})
 
     @app.page("/api/v1/stats")
     class Stats(web.View):
         async def get(self, request: web.Request) -> web.Response:
-            events, threats = await asyncio.to_thread(lambda: (sink.count_events(), sink.count_threats()))
+            events = threats = None
+            if analytics is not None:
+                events, threats = await asyncio.to_thread(
+                    lambda: (analytics.count_events(), analytics.count_threats())
+                )
             return self.json(
                 {
                     "validated": _counter_total(metrics.EVENTS_VALIDATED),
@@ -94,8 +100,10 @@ def register(pipeline: Pipeline) -> None:
     class Package(web.View):
         async def get(self, request: web.Request) -> web.Response:
             registry, name = request.query.get("registry"), request.query.get("name")
-            if registry not in ("npm", "pypi") or not name:
-                return self.error(400, "query parameters 'registry' (npm|pypi) and 'name' are required")
+            if registry not in REGISTRIES or not name:
+                return self.error(
+                    400, f"query parameters 'registry' ({'|'.join(REGISTRIES)}) and 'name' are required"
+                )
             state = packages.get(package_key(registry, name))
             if state is None:
                 return self.error(404, f"{registry} package {name!r} not seen")
@@ -109,7 +117,9 @@ def register(pipeline: Pipeline) -> None:
                 sql = body.get("sql")
                 if not isinstance(sql, str) or not sql.strip():
                     raise BadRequest("'sql' must be a non-empty string")
-                columns, rows = await asyncio.to_thread(sink.query, sql)
+                if analytics is None:
+                    return self.error(404, "no analytics store is configured (TYPOSTREAM_SINKS)")
+                columns, rows = await asyncio.to_thread(analytics.query, sql)
             except (BadRequest, ValueError) as exc:
                 return self.error(400, str(exc))
             result = orjson.dumps({"columns": columns, "rows": [list(r) for r in rows]}, default=str)

@@ -9,9 +9,8 @@ from typing import Any
 
 import faust
 
-from typostream.streams.app import build_app
+from typostream.streams.app import WorkerApp, build_app
 from typostream.streams.config import Settings
-from typostream.streams.pipeline import Pipeline
 from typostream.streams.topics import ensure_topics
 
 LOG_FORMAT = "ts=%(asctime)s level=%(levelname)s logger=%(name)s pid=%(process)d msg=%(message)r"
@@ -44,17 +43,18 @@ def _preload_insert_codecs() -> None:
         options._resolve_pandas()
 
 
-def prepare_worker(settings: Settings) -> Pipeline:
-    """Everything that can fail on configuration: topics, detector, advisories, ClickHouse schema."""
+def prepare_worker(settings: Settings) -> WorkerApp:
+    """Everything that can fail on configuration: topics, detector, advisories, sink schemas."""
     logging.config.dictConfig(logging_config(settings.log_level))
     asyncio.run(ensure_topics(settings))
     pipeline = build_app(settings)
-    pipeline.sink.ensure_schema()
+    for sink in pipeline.sinks:
+        sink.ensure_schema()
     _preload_insert_codecs()
     return pipeline
 
 
-def run_worker(pipeline: Pipeline) -> None:
+def run_worker(pipeline: WorkerApp) -> None:
     """Blocks until SIGTERM/SIGINT; Faust then commits offsets and flushes tables before exiting."""
     settings = pipeline.settings
     worker = Worker(

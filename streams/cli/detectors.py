@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from typostream.agents.detection import TECHNIQUES
-from typostream.streams.cli.app import cli, fail
+from typostream.agents.domain.detection import TECHNIQUES
+from typostream.streams.cli.app import command, fail
 
 
 def markdown_table() -> str:
@@ -20,7 +20,7 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-@cli.command()
+@command()
 def detectors(
     output: Annotated[str, typer.Option("--format", help="table (default) or markdown.")] = "table",
 ) -> None:

@@ -13,25 +13,21 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from typostream.streams.cli.app import cli, fail
-from typostream.streams.cli.pipeline import DataDir, Kafka, load_settings
+from typostream.agents.domain.errors import BrokerUnavailableError, TypostreamError
+from typostream.streams.cli.app import command, error_line, fail
+from typostream.streams.cli.run import DataDir, Kafka, load_settings
+from typostream.streams.components import FEED_FACTORIES, FeedOptions, build_feed
 
 if TYPE_CHECKING:
-    from typostream.streams.feeds import CursorStore, FeedSource, FeedStats
+    from typostream.agents.adapters.feeds import CursorStore, FeedSource, FeedStats
 
 console = Console(stderr=True)
 
 
-class KafkaUnavailable(Exception):
-    """The broker cannot be reached; the message names it."""
+FeedRegistry = StrEnum("FeedRegistry", {name: name for name in FEED_FACTORIES})  # type: ignore[misc]
 
 
-class FeedRegistry(StrEnum):
-    npm = "npm"
-    pypi = "pypi"
-
-
-@cli.command()
+@command()
 def feed(
     registry: Annotated[FeedRegistry, typer.Option("--registry", help="Which registry to watch.")],
     once: Annotated[
@@ -39,16 +35,24 @@ def feed(
     ] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between polls.")] = 30.0,
     limit: Annotated[int, typer.Option("--limit", min=1, help="npm: changes per request; PyPI: cap.")] = 500,
-    pypi_url: Annotated[str, typer.Option("--pypi-url", help="PyPI base URL.")] = "https://pypi.org",
+    pypi_url: Annotated[
+        str | None, typer.Option("--pypi-url", help="PyPI base URL (env TYPOSTREAM_PYPI_URL).")
+    ] = None,
     pypi_new_projects: Annotated[
         bool, typer.Option("--pypi-new-projects", help="Also poll /rss/packages.xml (+ JSON API lookups).")
     ] = False,
     npm_replicate_url: Annotated[
-        str, typer.Option("--npm-replicate-url", help="npm CouchDB replica (serves /_changes).")
-    ] = "https://replicate.npmjs.com",
+        str | None,
+        typer.Option(
+            "--npm-replicate-url", help="npm replica serving /_changes (env TYPOSTREAM_NPM_REPLICATE_URL)."
+        ),
+    ] = None,
     npm_registry_url: Annotated[
-        str, typer.Option("--npm-registry-url", help="npm registry (serves packuments).")
-    ] = "https://registry.npmjs.org",
+        str | None,
+        typer.Option(
+            "--npm-registry-url", help="npm registry, serves packuments (env TYPOSTREAM_NPM_REGISTRY_URL)."
+        ),
+    ] = None,
     npm_since: Annotated[
         str,
         typer.Option("--npm-since", help="npm start sequence without a saved cursor ('now')."),
@@ -57,23 +61,26 @@ def feed(
     kafka: Kafka = None,
 ) -> None:
     """Watch a registry and publish each new release to the input topic (Ctrl-C saves and stops)."""
-    from typostream.streams.feeds import CursorStore, FeedError, NpmSource, PypiSource
+    from typostream.agents.adapters.feeds import CursorStore
 
-    settings = load_settings(data_dir, kafka)
-    source: NpmSource | PypiSource
-    if registry is FeedRegistry.npm:
-        source = NpmSource(npm_replicate_url, npm_registry_url, start=npm_since)
-    else:
-        source = PypiSource(pypi_url, new_projects=pypi_new_projects)
+    settings = load_settings(
+        data_dir,
+        kafka,
+        pypi_url=pypi_url,
+        npm_replicate_url=npm_replicate_url,
+        npm_registry_url=npm_registry_url,
+    )
+    options = FeedOptions(npm_since=npm_since, pypi_new_projects=pypi_new_projects)
+    source = build_feed(settings, registry.value, options)
     store = CursorStore.for_registry(settings.data_dir, registry.value)
     try:
         stats = asyncio.run(
             _run(source, store, settings.kafka_bootstrap, settings.topic_input, interval, once, limit)
         )
-    except (FeedError, KafkaUnavailable) as exc:
-        raise fail(str(exc)) from exc
+    except TypostreamError:
+        raise  # one line, exit 2: the CLI's error path (cli/app.py)
     except Exception as exc:
-        raise fail(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+        raise fail(error_line(exc)) from exc
     typer.echo(
         f"{registry.value}: sent {stats.sent} event(s) to {settings.topic_input} in {stats.polls} poll(s); "
         f"cursor saved to {store.path}"
@@ -91,7 +98,7 @@ async def _run(
 ) -> FeedStats:
     from aiokafka import AIOKafkaProducer
 
-    from typostream.streams.feeds import run_feed
+    from typostream.agents.adapters.feeds import run_feed
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
     stop = asyncio.Event()
@@ -121,7 +128,7 @@ async def _run(
             await producer.start()
         except Exception as exc:
             await producer.stop()
-            raise KafkaUnavailable(f"cannot produce to {bootstrap}: {exc}") from exc
+            raise BrokerUnavailableError(f"cannot produce to {bootstrap}: {exc}") from exc
         return await run_feed(source, send, store, interval, once, limit, on_status=status, stop=stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

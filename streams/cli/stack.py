@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from typostream.streams.cli.app import cli, fail
+from typostream.streams.cli.app import cli, command, fail
 from typostream.streams.config import ENV_PREFIX, Settings
 from typostream.streams.stack import EmbeddedStack, StackError, StackState
 
@@ -63,7 +63,7 @@ def _print_state(state: StackState, title: str) -> None:
         typer.echo(f"export {ENV_PREFIX}{key}={shlex.quote(value)}")
 
 
-@stack_app.command("up")
+@command("up", group=stack_app)
 def up(
     data_dir: DataDirOption = None,
     foreground: Annotated[
@@ -108,7 +108,7 @@ def _serve(stack: EmbeddedStack, state: StackState) -> None:
     _err.print("embedded stack stopped")
 
 
-@stack_app.command("down")
+@command("down", group=stack_app)
 def down(data_dir: DataDirOption = None) -> None:
     """Stop the stack of the data dir and remove its state file (safe if nothing runs)."""
     directory = _data_dir(data_dir)
@@ -121,7 +121,7 @@ def down(data_dir: DataDirOption = None) -> None:
     typer.echo(f"embedded stack in {directory} {'stopped' if had_state else 'was not running'}")
 
 
-@stack_app.command("status")
+@command("status", group=stack_app)
 def status(data_dir: DataDirOption = None) -> None:
     """Show the stack's URLs and pids; exit 1 if it is not running."""
     directory = _data_dir(data_dir)

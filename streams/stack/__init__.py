@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typostream.streams.stack.exceptions import BinaryNotFoundError, StackError, StartupError
+from typostream.agents.domain.errors import BinaryNotFoundError, StackError, StartupError
 from typostream.streams.stack.manager import EmbeddedStack
 from typostream.streams.stack.state import StackState, read_urls
 

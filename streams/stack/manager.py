@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from typostream.agents.domain.errors import StartupError
 from typostream.streams.stack import redis_server, tansu
-from typostream.streams.stack.exceptions import StartupError
 from typostream.streams.stack.processes import (
     LOCALHOST,
     ReadyProbe,

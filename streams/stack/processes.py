@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from typostream.streams.stack.exceptions import StartupError
+from typostream.agents.domain.errors import StartupError
 
 LOCALHOST = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis
 
-from typostream.streams.stack.exceptions import BinaryNotFoundError
+from typostream.agents.domain.errors import BinaryNotFoundError
 from typostream.streams.stack.processes import LOCALHOST
 
 NAME = "redis-server"

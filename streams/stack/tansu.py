@@ -8,7 +8,7 @@ import socket
 import struct
 from pathlib import Path
 
-from typostream.streams.stack.exceptions import BinaryNotFoundError
+from typostream.agents.domain.errors import BinaryNotFoundError
 from typostream.streams.stack.processes import LOCALHOST
 
 NAME = "tansu"

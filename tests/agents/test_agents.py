@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock
@@ -13,27 +12,29 @@ from unittest.mock import AsyncMock
 import orjson
 import pytest
 
-from typostream.agents.detection import Detector, Threat
-from typostream.agents.records import threat_event
-from typostream.streams.app import build_app
+from typostream.agents.adapters.sinks.base import Sink, StreamName
+from typostream.agents.domain.assess import Assessor, load_known
+from typostream.agents.domain.detection import Detector, Threat
+from typostream.agents.domain.messages import threat_db_rows, threat_event
+from typostream.streams.app import WorkerApp, build_app
 from typostream.streams.config import Settings
-from typostream.streams.pipeline import Pipeline
 
 
-@dataclass
-class RecordingSink:
+class RecordingSink(Sink):
     """Stands in for ClickHouse in unit tests (integration tests use real chDB)."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
-    threats: list[dict[str, Any]] = field(default_factory=list)
+    id = "recording"
+    streams = ("events", "threats")
 
-    def insert_events(self, rows: list[dict[str, Any]]) -> int:
-        self.events.extend(rows)
-        return len(rows)
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.threats: list[dict[str, Any]] = []
 
-    def insert_threats(self, rows: list[dict[str, Any]]) -> int:
-        self.threats.extend(rows)
-        return len(rows)
+    async def write(self, stream: StreamName, records: Sequence[Mapping[str, Any]]) -> None:
+        if stream == "threats":
+            self.threats.extend(threat_db_rows(records))
+        else:
+            self.events.extend(dict(r) for r in records)
 
 
 class ExplodingDetector:
@@ -46,9 +47,10 @@ def detector() -> Detector:
     return Detector.default()
 
 
-def make_pipeline(tmp_path: Path, detector: Any) -> Iterator[tuple[Pipeline, dict[str, AsyncMock]]]:
+def make_pipeline(tmp_path: Path, detector: Any) -> Iterator[tuple[WorkerApp, dict[str, AsyncMock]]]:
+    assessor = Assessor(detector, load_known())
     pipeline = build_app(
-        Settings(data_dir=tmp_path), detector=detector, clickhouse=RecordingSink(), store="memory://"
+        Settings(data_dir=tmp_path), assessor=assessor, sinks=[RecordingSink()], store="memory://"
     )
     sends = {}
     for name in ("events", "analysed", "threats", "dlq"):
@@ -59,7 +61,7 @@ def make_pipeline(tmp_path: Path, detector: Any) -> Iterator[tuple[Pipeline, dic
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, detector: Detector) -> Iterator[tuple[Pipeline, dict[str, AsyncMock]]]:
+def pipeline(tmp_path: Path, detector: Detector) -> Iterator[tuple[WorkerApp, dict[str, AsyncMock]]]:
     yield from make_pipeline(tmp_path, detector)
 
 
@@ -155,12 +157,14 @@ async def test_sink_dead_letters_a_bad_row_and_writes_the_rest(pipeline: tuple) 
     app_pipeline, sends = pipeline
     finding = Threat("typosquat", "requests", "transposition", 0.9, "critical", "swaps 'ue'")
     good = threat_event(event_value(), finding, "2026-11-25T10:00:02.000Z")
-    bad = {"id": "f" * 32, "package": {}}  # not a threat: threat_row cannot flatten it
-    agent = app_pipeline.app.agents["sink_threats"]
+    bad = {"id": "f" * 32, "package": {}}  # not a threat: threat_db_row cannot flatten it
+    agent = app_pipeline.app.agents["sink_recording_threats"]
     async with agent.test_context() as context:
         await context.put(good, key=b"pypi:reqeusts")
         await context.put(bad, key=b"pypi:reqeusts")
         await asyncio.sleep(app_pipeline.settings.sink_batch_seconds + 0.5)  # let the batch close
-    assert [row["threat_id"] for row in app_pipeline.sink.threats] == [good["id"]]
+    [sink] = app_pipeline.sinks
+    assert isinstance(sink, RecordingSink)
+    assert [row["threat_id"] for row in sink.threats] == [good["id"]]
     [record] = sent_values(sends["dlq"])
     assert record["reason"] == "internal_error" and "KeyError" in record["error"]

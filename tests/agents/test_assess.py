@@ -1,4 +1,4 @@
-"""assess(): one verdict from name detection plus known-malicious advisories."""
+"""Assessor.assess(): one verdict from name detection plus known-malicious advisories."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from typostream.agents.assess import assess, load_known
-from typostream.agents.detection import Detector
+from typostream.agents.domain.assess import Assessor, load_known
+from typostream.agents.domain.detection import Detector
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def detector() -> Detector:
 
 
 def test_all_versions_advisory_makes_the_name_malicious(detector: Detector) -> None:
-    result = assess(detector, load_known(), "jeIlyfish", "pypi")
+    result = Assessor(detector, load_known()).assess("jeIlyfish", "pypi")
     assert result.verdict == "malicious"
     assert result.threats[0].type == "malicious_package"
     # the name-based finding is kept next to the advisory
@@ -26,9 +26,9 @@ def test_all_versions_advisory_makes_the_name_malicious(detector: Detector) -> N
 
 def test_version_specific_advisory_needs_the_version(detector: Detector) -> None:
     known = load_known()
-    assert assess(detector, known, "ua-parser-js", "npm").verdict == "clean"
-    assert assess(detector, known, "ua-parser-js", "npm", "0.7.29").verdict == "malicious"
-    assert assess(detector, known, "ua-parser-js", "npm", "0.7.30").verdict == "clean"
+    assert Assessor(detector, known).assess("ua-parser-js", "npm").verdict == "clean"
+    assert Assessor(detector, known).assess("ua-parser-js", "npm", "0.7.29").verdict == "malicious"
+    assert Assessor(detector, known).assess("ua-parser-js", "npm", "0.7.30").verdict == "clean"
 
 
 def test_extra_advisory_paths_are_added_to_the_seed(detector: Detector, tmp_path: Path) -> None:
@@ -44,5 +44,5 @@ def test_extra_advisory_paths_are_added_to_the_seed(detector: Detector, tmp_path
     }
     (tmp_path / "MAL-TEST-1.json").write_text(json.dumps(advisory))
     known = load_known(f" {tmp_path} ,")
-    assert assess(detector, known, "acme-evil", "npm").threats[0].target == "MAL-TEST-1"
-    assert assess(detector, known, "crossenv", "npm").verdict == "malicious"  # seed still loaded
+    assert Assessor(detector, known).assess("acme-evil", "npm").threats[0].target == "MAL-TEST-1"
+    assert Assessor(detector, known).assess("crossenv", "npm").verdict == "malicious"  # seed still loaded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from typostream.agents.http import with_backoff
+from typostream.agents.adapters.http import with_backoff
 
 
 class Flaky(Exception):

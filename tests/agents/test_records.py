@@ -7,20 +7,20 @@ import base64
 import pytest
 from jsonschema import Draft202012Validator
 
-from typostream.agents.detection import Threat
-from typostream.agents.exceptions import InvalidEventError
-from typostream.agents.records import (
+from typostream.agents.domain.detection import Threat
+from typostream.agents.domain.errors import InvalidEventError
+from typostream.agents.domain.events import parse_publish
+from typostream.agents.domain.messages import (
     analysed_message,
     dead_letter,
     event_message,
     max_severity,
     risk_score,
+    threat_db_row,
     threat_event,
-    threat_row,
     update_package_state,
     with_last_threat,
 )
-from typostream.agents.validation import parse_publish
 from typostream.schemas import load_json_schema
 
 
@@ -68,7 +68,7 @@ def test_threat_event_matches_security_event_schema(event: dict) -> None:
 
 
 def test_threat_row_flattens_for_clickhouse(event: dict) -> None:
-    row = threat_row(threat_event(event, FakeThreat(), "2026-11-25T10:00:02Z"))
+    row = threat_db_row(threat_event(event, FakeThreat(), "2026-11-25T10:00:02Z"))
     assert row["event_id"] == event["event_id"]
     assert (row["target"], row["technique"], row["severity"]) == ("express", "repetition", "high")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from typostream.agents.exceptions import InvalidEventError
-from typostream.agents.validation import event_id_for, parse_publish
+from typostream.agents.domain.errors import InvalidEventError
+from typostream.agents.domain.events import event_id_for, parse_publish
 
 GOOD = {
     "name": "left-pad",

@@ -18,8 +18,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tests.conftest import SettingsFactory
-from typostream.agents.exceptions import InvalidEventError
-from typostream.agents.records import dead_letter
+from typostream.agents.domain.errors import InvalidEventError
+from typostream.agents.domain.messages import dead_letter
 from typostream.streams.config import Settings
 from typostream.streams.topics import ensure_topics
 

@@ -19,7 +19,7 @@ from tests.integration.conftest import (
     publish,
     wait_for,
 )
-from typostream.agents.detection import Detector
+from typostream.agents.domain.detection import Detector
 from typostream.schemas import load_json_schema
 from typostream.streams.config import Settings
 

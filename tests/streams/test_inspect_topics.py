@@ -8,16 +8,16 @@ from typing import Any
 import orjson
 import pytest
 
-from typostream.agents.exceptions import InvalidEventError
-from typostream.agents.records import dead_letter
-from typostream.streams.inspect_topics import (
+from typostream.agents.domain.errors import InvalidEventError
+from typostream.agents.domain.messages import dead_letter
+from typostream.streams.records_view import (
     Deduplicator,
     count_by_reason,
     decode_dlq,
     dedupe_threats,
     meets_severity,
     preview,
-    threat_row,
+    threat_display_row,
 )
 
 
@@ -107,8 +107,8 @@ def test_deduplicator_is_bounded() -> None:
 
 
 def test_threat_row() -> None:
-    row = threat_row(_threat("a", "high"))
+    row = threat_display_row(_threat("a", "high"))
     assert row == (
         "2026-01-01T00:00:00Z", "pypi", "reqeusts@1.0", "typosquat", "transposition", "requests", "high", "70"
     )  # fmt: skip
-    assert threat_row({}) == ("", "", "@", "", "", "", "", "")
+    assert threat_display_row({}) == ("", "", "@", "", "", "", "", "")

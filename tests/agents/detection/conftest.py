@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from typostream.agents.detection import Detector
-from typostream.agents.detection.index import Target
-from typostream.agents.detection.names import NameForms
+from typostream.agents.domain.detection import Detector
+from typostream.agents.domain.detection.index import Target
+from typostream.agents.domain.detection.names import NameForms
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-import typostream.agents.detection as detection
-from typostream.agents.detection import Detector, ScanResult, Threat, UnknownRegistryError
-from typostream.agents.detection.index import CandidateIndex, deletions
-from typostream.agents.detection.names import normalize, skeleton, split_scope
-from typostream.agents.detection.popular import load_popular, top_names
-from typostream.agents.detection.scoring import severity_for, verdict_for
+import typostream.agents.domain.detection as detection
+from typostream.agents.domain.detection import Detector, ScanResult, Threat
+from typostream.agents.domain.detection.index import CandidateIndex, deletions
+from typostream.agents.domain.detection.names import normalize, skeleton, split_scope
+from typostream.agents.domain.detection.popular import load_popular, top_names
+from typostream.agents.domain.detection.scoring import severity_for, verdict_for
+from typostream.agents.domain.errors import UnknownRegistryError
 
 
 def test_exported_members() -> None:
@@ -37,7 +38,7 @@ def test_snapshots_loaded() -> None:
 
 def test_index_near_uses_deletions(target_factory) -> None:
     idx = CandidateIndex.build("npm", [target_factory("lodash"), target_factory("request")])
-    from typostream.agents.detection.names import NameForms
+    from typostream.agents.domain.detection.names import NameForms
 
     assert {t.name for t in idx.near(NameForms.of("lodahs", "npm"))} == {"lodash"}
     assert idx.near(NameForms.of("zzzzzz", "npm")) == []

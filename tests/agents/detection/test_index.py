@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from typostream.agents.detection.index import CandidateIndex, edit_keys
-from typostream.agents.detection.names import NameForms, tokens
-from typostream.agents.detection.techniques import TYPOSQUAT_TECHNIQUES
-from typostream.agents.detection.techniques.combosquat import affix_cores, folded_cores
+from typostream.agents.domain.detection.index import CandidateIndex, edit_keys
+from typostream.agents.domain.detection.names import NameForms, tokens
+from typostream.agents.domain.detection.techniques import TYPOSQUAT_TECHNIQUES
+from typostream.agents.domain.detection.techniques.combosquat import affix_cores, folded_cores
 
 
 def _one_edits(text: str, alphabet: str) -> set[str]:

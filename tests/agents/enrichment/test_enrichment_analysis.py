@@ -1,4 +1,4 @@
-"""analyse / known_only: findings shaped like detection threats."""
+"""analyse (content findings) and advisory_threats: findings shaped like detection threats."""
 
 from __future__ import annotations
 
@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import typostream.agents.enrichment as enrichment
-from typostream.agents.detection import Threat
-from typostream.agents.enrichment import (
-    Finding,
-    KnownMalicious,
-    PackageMetadata,
-    PatternSet,
-    analyse,
-    known_only,
-)
-from typostream.agents.enrichment.registry import parse_npm
+from typostream.agents.adapters.registry import PackageMetadata, parse_npm
+from typostream.agents.domain.advisories import KnownMalicious
+from typostream.agents.domain.assess import advisory_threats
+from typostream.agents.domain.content import Finding, analyse
+from typostream.agents.domain.detection import Threat
+from typostream.agents.domain.patterns import PatternSet
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -36,22 +31,22 @@ def test_finding_has_the_threat_fields() -> None:
     assert list(Finding.__dataclass_fields__) == list(Threat.__dataclass_fields__)
 
 
-def test_known_only(known: KnownMalicious) -> None:
-    [finding] = known_only(known, "npm", "crossenv", "6.1.1")
+def test_advisory_threats(known: KnownMalicious) -> None:
+    [finding] = advisory_threats(known, "npm", "crossenv", "6.1.1")
     assert finding.type == "malicious_package"
     assert finding.technique == "known_malicious"
     assert finding.target == "TYPOSTREAM-SEED-2"
     assert (finding.score, finding.severity) == (1.0, "critical")
     assert "all versions" in finding.evidence
-    assert known_only(known, "npm", "cross-env", "7.0.3") == []
+    assert advisory_threats(known, "npm", "cross-env", "7.0.3") == []
 
 
-def test_analyse_known_and_patterns(patterns: PatternSet, known: KnownMalicious) -> None:
+def test_analyse_patterns(patterns: PatternSet) -> None:
     doc = json.loads((FIXTURES / "npm_evil_1.0.0.json").read_text())
     meta = parse_npm(doc, "crossenv", "6.1.1")
-    findings = analyse(meta, patterns, known, "npm", "crossenv", "6.1.1")
+    findings = analyse(meta, patterns)
     by_target = {f.target: f for f in findings}
-    assert findings[0].type == "malicious_package"
+    assert {f.type for f in findings} == {"suspicious_pattern"}  # advisories are the assessor's job
     assert {"exfil-env-network", "exfil-tunnel-oast", "obfuscation-buffer-base64"} <= set(by_target)
     env = by_target["exfil-env-network"]
     assert env.type == "suspicious_pattern"
@@ -70,7 +65,7 @@ def test_analyse_benign_metadata_is_clean(patterns: PatternSet, known: KnownMali
         install_scripts={"postinstall": "node-gyp rebuild", "prepare": "husky install"},
         homepage="https://github.com/acme/widgets#readme",
     )
-    assert analyse(meta, patterns, known, "npm", "@acme/widgets", "1.0.0") == []
+    assert analyse(meta, patterns) == []
 
 
 def test_analyse_description_and_urls(patterns: PatternSet, known: KnownMalicious) -> None:
@@ -81,7 +76,7 @@ def test_analyse_description_and_urls(patterns: PatternSet, known: KnownMaliciou
         description="Best discord token grabber",
         homepage="https://x.ngrok.io",
     )
-    findings = analyse(meta, patterns, known, "pypi", "discord-helper", "0.1")
+    findings = analyse(meta, patterns)
     assert {(f.target, f.technique) for f in findings} == {
         ("description-malware-tooling", "description.self_described_malware"),
         ("exfil-tunnel-oast", "description.exfiltration"),
@@ -96,20 +91,11 @@ def test_pattern_in_both_fields_is_reported_once(patterns: PatternSet, known: Kn
         description="posts to https://discord.com/api/webhooks/1",
         install_scripts={"install": "node -e \"fetch('https://discord.com/api/webhooks/1')\""},
     )
-    findings = analyse(meta, patterns, known, "npm", "x", "1")
+    findings = analyse(meta, patterns)
     assert [(f.target, f.technique) for f in findings] == [
         ("exfil-discord-webhook", "install_script.exfiltration")
     ]
 
 
-def test_analyse_without_metadata(patterns: PatternSet, known: KnownMalicious) -> None:
-    assert [f.target for f in analyse(None, patterns, known, "pypi", "ctx", "0.2.6")] == ["TYPOSTREAM-SEED-7"]
-
-
-def test_public_surface() -> None:
-    exported = set(enrichment.__all__)
-    assert len(exported) == len(enrichment.__all__)
-    assert all(hasattr(enrichment, name) for name in exported)
-    public = {n for n in vars(enrichment) if not n.startswith("_") and n != "annotations"}
-    submodules = {"analysis", "cache", "exceptions", "known_malicious", "metrics", "patterns", "registry"}
-    assert public - submodules == exported
+def test_analyse_without_metadata(patterns: PatternSet) -> None:
+    assert analyse(None, patterns) == []

@@ -12,7 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from typostream.agents.enrichment import MultiLevelCache, PackageMetadata
+from typostream.agents.adapters.cache import MultiLevelCache
+from typostream.agents.domain.metadata import PackageMetadata
 from typostream.streams.stack import StackState
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from typostream.agents.enrichment import KnownMalicious, KnownMaliciousFileError
+from typostream.agents.domain.advisories import KnownMalicious
+from typostream.agents.domain.errors import AdvisoryFileError
 
 
 def _osv(advisory_id: str, ecosystem: str, name: str, **affected: Any) -> dict[str, Any]:
@@ -110,9 +111,9 @@ def test_files_lists_and_wrappers(tmp_path: Path) -> None:
 def test_bad_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{")
-    with pytest.raises(KnownMaliciousFileError, match=r"bad\.json"):
+    with pytest.raises(AdvisoryFileError, match=r"bad\.json"):
         KnownMalicious.from_paths([bad])
-    with pytest.raises(KnownMaliciousFileError, match="no such"):
+    with pytest.raises(AdvisoryFileError, match="no such"):
         KnownMalicious.from_paths([tmp_path / "missing"])
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from typostream.agents.enrichment import PatternFileError, PatternSet
-from typostream.agents.enrichment.patterns import Pattern
+from typostream.agents.domain.errors import PatternFileError
+from typostream.agents.domain.patterns import Pattern, PatternSet
 
 
 @pytest.fixture(scope="module")

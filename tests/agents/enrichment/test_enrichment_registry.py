@@ -9,15 +9,14 @@ from aiohttp.test_utils import TestServer
 from fixture_registry import HITS
 from prometheus_client import REGISTRY
 
-from typostream.agents.enrichment import (
-    PackageMetadata,
-    RegistryClient,
-    RegistryHTTPError,
-    RegistryResponseError,
-    RegistryUnavailableError,
+from typostream.agents.adapters.registry import RegistryClient
+from typostream.agents.domain.errors import (
     UnsupportedRegistryError,
+    UpstreamHTTPError,
+    UpstreamResponseError,
+    UpstreamUnavailableError,
 )
-from typostream.agents.enrichment.registry import npm_escape
+from typostream.agents.domain.metadata import PackageMetadata, npm_escape
 
 
 def _client(server: TestServer, **kwargs: object) -> RegistryClient:
@@ -119,7 +118,7 @@ async def test_500_then_200_is_retried(registry_server: TestServer) -> None:
 async def test_timeout_retries_then_raises(registry_server: TestServer) -> None:
     started = time.monotonic()
     async with _client(registry_server, timeout_s=0.2, retries=1) as client:
-        with pytest.raises(RegistryUnavailableError, match="timeout"):
+        with pytest.raises(UpstreamUnavailableError, match="timeout"):
             await client.fetch("npm", "slow", "1.0.0")
     assert registry_server.app[HITS]["/slow/1.0.0"] == 2
     assert time.monotonic() - started < 1.5
@@ -127,7 +126,7 @@ async def test_timeout_retries_then_raises(registry_server: TestServer) -> None:
 
 async def test_5xx_retries_are_bounded(registry_server: TestServer) -> None:
     async with _client(registry_server, retries=2) as client:
-        with pytest.raises(RegistryUnavailableError, match="HTTP 503") as info:
+        with pytest.raises(UpstreamUnavailableError, match="HTTP 503") as info:
             await client.fetch("npm", "down", "1.0.0")
     assert registry_server.app[HITS]["/down/1.0.0"] == 3
     assert info.value.url.endswith("/down/1.0.0")
@@ -135,7 +134,7 @@ async def test_5xx_retries_are_bounded(registry_server: TestServer) -> None:
 
 async def test_other_4xx_is_an_http_error_without_retry(registry_server: TestServer) -> None:
     async with _client(registry_server) as client:
-        with pytest.raises(RegistryHTTPError) as info:
+        with pytest.raises(UpstreamHTTPError) as info:
             await client.fetch("npm", "forbidden", "1.0.0")
     assert info.value.status == 403
     assert registry_server.app[HITS]["/forbidden/1.0.0"] == 1
@@ -143,14 +142,14 @@ async def test_other_4xx_is_an_http_error_without_retry(registry_server: TestSer
 
 async def test_non_json_body_is_a_response_error(registry_server: TestServer) -> None:
     async with _client(registry_server) as client:
-        with pytest.raises(RegistryResponseError, match="not JSON"):
+        with pytest.raises(UpstreamResponseError, match="not JSON"):
             await client.fetch("npm", "garbage", "1.0.0")
 
 
 async def test_connection_refused_is_unavailable() -> None:
     client = RegistryClient(npm_base="http://127.0.0.1:9", timeout_s=0.5, retries=1, backoff_s=0.01)
     async with client:
-        with pytest.raises(RegistryUnavailableError):
+        with pytest.raises(UpstreamUnavailableError):
             await client.fetch("npm", "left-pad", "1.3.0")
 
 

@@ -13,7 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from typostream.agents.sinks import ClickHouseConnectError, ClickHouseSink
+from typostream.agents.adapters.analytics import ClickHouseAnalytics
+from typostream.agents.adapters.clickhouse import ClickHouseConnection
+from typostream.agents.adapters.sinks.clickhouse import ClickHouseSink
+from typostream.agents.domain.errors import StoreUnavailableError
+
+
+def _open(dsn: str, path: Path) -> ClickHouseSink:
+    return ClickHouseSink(ClickHouseConnection.open(dsn, path))
+
+
+def _count(sink: ClickHouseSink) -> int:
+    return ClickHouseAnalytics(sink.connection).count_events()
 
 
 def _row(i: int) -> dict[str, object]:
@@ -36,41 +47,42 @@ def _row(i: int) -> dict[str, object]:
 
 def test_one_engine_path_per_process(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    first = ClickHouseSink.from_dsn("chdb://", a)
+    first = _open("chdb://", a)
     first.ensure_schema()
     first.insert_events([_row(i) for i in range(3)])
-    same = ClickHouseSink.from_dsn(f"chdb://{a}", Path("/ignored"))
-    assert same.count_events() == 3
-    with pytest.raises(ClickHouseConnectError, match="already initialized"):
-        ClickHouseSink.from_dsn("chdb://", b)
-    same.close()
-    first.close()
+    same = _open(f"chdb://{a}", Path("/ignored"))
+    assert _count(same) == 3
+    with pytest.raises(StoreUnavailableError, match="already initialized"):
+        _open("chdb://", b)
+    same.connection.close()
+    first.connection.close()
 
-    other = ClickHouseSink.from_dsn("chdb://", b)  # every client closed: another path is fine
+    other = _open("chdb://", b)  # every client closed: another path is fine
     other.ensure_schema()
-    assert other.count_events() == 0
-    other.close()
+    assert _count(other) == 0
+    other.connection.close()
 
-    again = ClickHouseSink.from_dsn("chdb://", a)  # data persisted across close/reopen
-    assert again.count_events() == 3
+    again = _open("chdb://", a)  # data persisted across close/reopen
+    assert _count(again) == 3
     # A replayed batch is dropped by its dedup token even after the engine was reopened.
     again.insert_events([_row(i) for i in range(3)])
-    assert int(again._client.query("SELECT count() FROM events").result_rows[0][0]) == 3
-    again.close()
+    assert int(again.connection.client.query("SELECT count() FROM events").result_rows[0][0]) == 3
+    again.connection.close()
 
 
 def test_path_is_locked_against_other_processes(tmp_path: Path) -> None:
-    sink = ClickHouseSink.from_dsn("chdb://", tmp_path)
+    sink = _open("chdb://", tmp_path)
     try:
         code = (
             "import sys, pathlib\n"
-            "from typostream.agents.sinks import ClickHouseSink, ClickHouseConnectError\n"
+            "from typostream.agents.adapters.clickhouse import ClickHouseConnection\n"
+            "from typostream.agents.domain.errors import StoreUnavailableError\n"
             "try:\n"
-            f"    ClickHouseSink.from_dsn('chdb://', pathlib.Path({str(tmp_path)!r}))\n"
-            "except ClickHouseConnectError:\n"
+            f"    ClickHouseConnection.open('chdb://', pathlib.Path({str(tmp_path)!r}))\n"
+            "except StoreUnavailableError:\n"
             "    sys.exit(3)\n"
         )
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
         assert proc.returncode == 3, proc.stderr.decode()[-2000:]
     finally:
-        sink.close()
+        sink.connection.close()

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from typostream.agents.sinks import (
-    ClickHouseConnectError,
-    ClickHouseSink,
+from typostream.agents.adapters.analytics import ClickHouseAnalytics, TargetCount
+from typostream.agents.adapters.clickhouse import ClickHouseConnection, parse_dsn
+from typostream.agents.adapters.sinks.clickhouse import ClickHouseSink
+from typostream.agents.domain.errors import (
     InvalidDsnError,
     InvalidRowError,
     ReadOnlyQueryError,
-    TargetCount,
-    parse_dsn,
+    StoreUnavailableError,
 )
 from typostream.schemas import SchemaNotFoundError, clickhouse_ddl, load_json_schema
 
@@ -34,17 +34,22 @@ BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 @pytest.fixture(scope="module")
 def shared_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSink]:
     path = tmp_path_factory.mktemp("chdb")
-    sink = ClickHouseSink.from_dsn("chdb://", path)
+    sink = ClickHouseSink(ClickHouseConnection.open("chdb://", path))
     sink.ensure_schema()
     yield sink
-    sink.close()
+    sink.connection.close()
 
 
 @pytest.fixture
 def sink(shared_sink: ClickHouseSink) -> ClickHouseSink:
     for table, _ddl in clickhouse_ddl():
-        shared_sink._client.command(f"TRUNCATE TABLE {table}")
+        shared_sink.connection.client.command(f"TRUNCATE TABLE {table}")
     return shared_sink
+
+
+@pytest.fixture
+def analytics(sink: ClickHouseSink) -> ClickHouseAnalytics:
+    return ClickHouseAnalytics(sink.connection)
 
 
 @pytest.fixture
@@ -96,7 +101,7 @@ def threat_factory() -> Callable[..., Row]:
 
 
 def raw_count(sink: ClickHouseSink, table: str) -> int:
-    return int(sink._client.query(f"SELECT count() FROM {table}").result_rows[0][0])
+    return int(sink.connection.client.query(f"SELECT count() FROM {table}").result_rows[0][0])
 
 
 # -- schema data ------------------------------------------------------------------------
@@ -130,10 +135,12 @@ def test_load_json_schema_reads_present_files() -> None:
         assert isinstance(load_json_schema(name), dict)
 
 
-def test_ensure_schema_is_idempotent_and_matches_spec(sink: ClickHouseSink) -> None:
+def test_ensure_schema_is_idempotent_and_matches_spec(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink
+) -> None:
     sink.ensure_schema()
     sink.ensure_schema()
-    cols, rows = sink.query("DESCRIBE TABLE events")
+    cols, rows = analytics.query("DESCRIBE TABLE events")
     types = {r[cols.index("name")]: r[cols.index("type")] for r in rows}
     assert types["event_id"] == "String"
     assert types["registry"] == "LowCardinality(String)"
@@ -141,7 +148,7 @@ def test_ensure_schema_is_idempotent_and_matches_spec(sink: ClickHouseSink) -> N
     assert types["source_partition"] == "UInt16"
     assert types["source_offset"] == "UInt64"
     assert len(types) == 13
-    cols, rows = sink.query("DESCRIBE TABLE threats")
+    cols, rows = analytics.query("DESCRIBE TABLE threats")
     types = {r[cols.index("name")]: r[cols.index("type")] for r in rows}
     assert types["confidence"] == "Float32"
     assert types["risk_score"] == "UInt8"
@@ -151,18 +158,20 @@ def test_ensure_schema_is_idempotent_and_matches_spec(sink: ClickHouseSink) -> N
 # -- inserts and idempotence --------------------------------------------------------------
 
 
-def test_insert_10k_events_and_replay(sink: ClickHouseSink, event_factory: Callable[..., Row]) -> None:
+def test_insert_10k_events_and_replay(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
     rows = [event_factory(i) for i in range(10_000)]
     assert sink.insert_events(rows) == 10_000
-    assert sink.count_events() == 10_000
+    assert analytics.count_events() == 10_000
     sink.insert_events(rows)  # replay of the same batches
-    assert sink.count_events() == 10_000
+    assert analytics.count_events() == 10_000
     # Same batches carry the same insert_deduplication_token, so nothing was even written.
     assert raw_count(sink, "events") == 10_000
 
 
 def test_replay_with_other_batching_writes_no_duplicate_rows(
-    sink: ClickHouseSink, event_factory: Callable[..., Row]
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
 ) -> None:
     rows = [event_factory(i) for i in range(5_000)]
     sink.insert_events(rows)
@@ -170,11 +179,14 @@ def test_replay_with_other_batching_writes_no_duplicate_rows(
     replay = rows[1_000:3_500] + [event_factory(i) for i in range(5_000, 5_010)] + rows[:2]
     assert sink.insert_events(replay) == len(replay)
     assert raw_count(sink, "events") == 5_010
-    assert sink.count_events() == 5_010
+    assert analytics.count_events() == 5_010
 
 
 def test_concurrent_writers_duplicates_still_collapse_with_final(
-    sink: ClickHouseSink, event_factory: Callable[..., Row], monkeypatch: pytest.MonkeyPatch
+    analytics: ClickHouseAnalytics,
+    sink: ClickHouseSink,
+    event_factory: Callable[..., Row],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rows = [event_factory(i) for i in range(1_000)]
     sink.insert_events(rows)
@@ -182,20 +194,24 @@ def test_concurrent_writers_duplicates_still_collapse_with_final(
     monkeypatch.setattr(sink, "_unseen", lambda table, info, batch: list(batch))
     sink.insert_events(rows[:400])
     assert raw_count(sink, "events") == 1_400
-    assert sink.count_events() == 1_000
+    assert analytics.count_events() == 1_000
 
 
-def test_insert_threats_and_replay(sink: ClickHouseSink, threat_factory: Callable[..., Row]) -> None:
+def test_insert_threats_and_replay(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, threat_factory: Callable[..., Row]
+) -> None:
     rows = [threat_factory(i) for i in range(10_000)]
     sink.insert_threats(rows)
     sink.insert_threats(rows)
-    assert sink.count_threats() == 10_000
+    assert analytics.count_threats() == 10_000
     assert raw_count(sink, "threats") == 10_000
     sink.insert_threats(rows[::3])
-    assert sink.count_threats() == 10_000
+    assert analytics.count_threats() == 10_000
 
 
-def test_timestamp_forms_convert(sink: ClickHouseSink, event_factory: Callable[..., Row]) -> None:
+def test_timestamp_forms_convert(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
     want = datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC)
     sink.insert_events(
         [
@@ -207,33 +223,38 @@ def test_timestamp_forms_convert(sink: ClickHouseSink, event_factory: Callable[.
             event_factory(6, created_date=want.replace(tzinfo=None)),
         ]
     )
-    _cols, rows = sink.query("SELECT toUnixTimestamp64Milli(created_date) FROM events FINAL")
+    _cols, rows = analytics.query("SELECT toUnixTimestamp64Milli(created_date) FROM events FINAL")
     assert {r[0] for r in rows} == {BASE_MS + 123}
 
 
-def test_bad_rows_are_rejected(sink: ClickHouseSink, event_factory: Callable[..., Row]) -> None:
+def test_bad_rows_are_rejected(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
     row = event_factory(1)
     del row["verdict"]
     with pytest.raises(InvalidRowError, match="verdict"):
         sink.insert_events([row])
     with pytest.raises(InvalidRowError, match="created_date"):
         sink.insert_events([event_factory(1, created_date="yesterday")])
-    assert sink.count_events() == 0
+    assert analytics.count_events() == 0
 
 
 async def test_concurrent_inserts_via_to_thread(
-    sink: ClickHouseSink, event_factory: Callable[..., Row]
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
 ) -> None:
     batches = [[event_factory(b * 1_000 + i) for i in range(1_000)] for b in range(6)]
     await asyncio.gather(*(asyncio.to_thread(sink.insert_events, b) for b in batches))
-    assert await asyncio.to_thread(sink.count_events) == 6_000
+    assert await asyncio.to_thread(analytics.count_events) == 6_000
 
 
 # -- reads --------------------------------------------------------------------------------
 
 
 def test_summary_on_known_dataset(
-    sink: ClickHouseSink, event_factory: Callable[..., Row], threat_factory: Callable[..., Row]
+    analytics: ClickHouseAnalytics,
+    sink: ClickHouseSink,
+    event_factory: Callable[..., Row],
+    threat_factory: Callable[..., Row],
 ) -> None:
     events = [event_factory(i, registry="npm") for i in range(6)] + [
         event_factory(i, registry="pypi") for i in range(6, 10)
@@ -252,7 +273,7 @@ def test_summary_on_known_dataset(
     sink.insert_events(events)
     sink.insert_threats(threats)
     sink.insert_threats(threats[:2])
-    s = sink.summary(top=5)
+    s = analytics.summary(top=5)
     assert s.events_total == 10
     assert s.events_by_registry == {"npm": 6, "pypi": 4}
     assert s.events_by_verdict == {"clean": 7, "suspicious": 2, "malicious": 1}
@@ -262,18 +283,20 @@ def test_summary_on_known_dataset(
         TargetCount("npm", "react", squats=2, threats=3),
         TargetCount("pypi", "requests", squats=1, threats=1),
     ]
-    assert sink.summary(top=1).top_targets == s.top_targets[:1]
+    assert analytics.summary(top=1).top_targets == s.top_targets[:1]
 
 
-def test_query_returns_columns_and_rows(sink: ClickHouseSink, event_factory: Callable[..., Row]) -> None:
+def test_query_returns_columns_and_rows(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
     sink.insert_events([event_factory(i) for i in range(4)])
-    cols, rows = sink.query(
+    cols, rows = analytics.query(
         "SELECT registry, count() AS n FROM events FINAL GROUP BY registry ORDER BY registry;"
     )
     assert cols == ["registry", "n"]
     assert rows == [("npm", 2), ("pypi", 2)]
-    assert sink.query("  -- a comment\nWITH 1 AS x SELECT x")[1] == [(1,)]
-    assert ("events",) in sink.query("SHOW TABLES")[1]
+    assert analytics.query("  -- a comment\nWITH 1 AS x SELECT x")[1] == [(1,)]
+    assert ("events",) in analytics.query("SHOW TABLES")[1]
 
 
 @pytest.mark.parametrize(
@@ -289,14 +312,14 @@ def test_query_returns_columns_and_rows(sink: ClickHouseSink, event_factory: Cal
         "",
     ],
 )
-def test_query_rejects_non_read_only(sink: ClickHouseSink, sql: str) -> None:
+def test_query_rejects_non_read_only(analytics: ClickHouseAnalytics, sink: ClickHouseSink, sql: str) -> None:
     with pytest.raises(ReadOnlyQueryError):
-        sink.query(sql)
-    assert ("events",) in sink.query("SHOW TABLES")[1]
+        analytics.query(sql)
+    assert ("events",) in analytics.query("SHOW TABLES")[1]
 
 
-def test_query_allows_semicolon_in_literal(sink: ClickHouseSink) -> None:
-    assert sink.query("SELECT 'a;b'")[1] == [("a;b",)]
+def test_query_allows_semicolon_in_literal(analytics: ClickHouseAnalytics, sink: ClickHouseSink) -> None:
+    assert analytics.query("SELECT 'a;b'")[1] == [("a;b",)]
 
 
 # -- DSNs (no network) --------------------------------------------------------------------
@@ -348,8 +371,8 @@ def test_bad_dsn_errors_hide_password(dsn: str) -> None:
 
 
 def test_unreachable_server_error_hides_password() -> None:
-    with pytest.raises(ClickHouseConnectError) as info:
-        ClickHouseSink.from_dsn("http://default:hunter2@127.0.0.1:9/default", Path("/tmp/unused"))
+    with pytest.raises(StoreUnavailableError) as info:
+        ClickHouseConnection.open("http://default:hunter2@127.0.0.1:9/default", Path("/tmp/unused"))
     assert "hunter2" not in str(info.value)
     assert re.search(r"127\.0\.0\.1:9", str(info.value))
     assert info.value.__cause__ is None

@@ -12,9 +12,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fixture_feeds import NPM_EXPECTED, PYPI_EXPECTED
 
 from tests.conftest import SettingsFactory
-from typostream.agents.validation import parse_publish
+from typostream.agents.adapters.feeds import (
+    CursorStore,
+    FeedHTTP,
+    FeedSource,
+    NpmSource,
+    PypiSource,
+    run_feed,
+)
+from typostream.agents.domain.events import parse_publish
 from typostream.streams.config import Settings
-from typostream.streams.feeds import CursorStore, FeedHTTP, FeedSource, NpmSource, PypiSource, run_feed
 from typostream.streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ import orjson
 import pytest
 from fixture_feeds import CHANGES, LAST_SEQ, PACKAGES_XML, PACKUMENTS, PYPI_EXPECTED, UPDATES_XML
 
-from typostream.agents.validation import parse_publish
-from typostream.streams.feeds import parse_changes, parse_new_projects, parse_updates
-from typostream.streams.feeds.npm import publishes_from_packument
+from typostream.agents.adapters.feeds import parse_changes, parse_new_projects, parse_updates
+from typostream.agents.adapters.feeds.npm import publishes_from_packument
+from typostream.agents.domain.events import parse_publish
 
 
 def test_parse_updates_takes_display_name_version_and_pubdate() -> None:

@@ -12,18 +12,16 @@ import pytest
 from aiohttp.test_utils import TestServer
 from fixture_feeds import AGENTS, HITS, LAST_SEQ, NPM_EXPECTED, PYPI_EXPECTED
 
-from typostream.streams.feeds import (
+from typostream.agents.adapters.feeds import (
     USER_AGENT,
-    CursorFileError,
     CursorState,
     CursorStore,
     FeedHTTP,
-    FeedHTTPError,
-    FeedUnavailableError,
     NpmSource,
     PypiSource,
     run_feed,
 )
+from typostream.agents.domain.errors import CursorFileError, UpstreamHTTPError, UpstreamUnavailableError
 
 
 class Sink:
@@ -114,7 +112,7 @@ async def test_unavailable_registry_raises_once_and_keeps_the_cursor(tmp_path: P
     store = CursorStore.for_registry(tmp_path, "pypi")
     # Port 9 on 127.0.0.1: nothing listens, so every attempt is a connection error.
     source = PypiSource("http://127.0.0.1:9", FeedHTTP(timeout_s=1, retries=1, backoff_s=0.01))
-    with pytest.raises(FeedUnavailableError, match="after 2 attempts"):
+    with pytest.raises(UpstreamUnavailableError, match="after 2 attempts"):
         await run_feed(source, Sink(), store, once=True)
     await source.close()
     assert not store.path.exists()
@@ -141,7 +139,7 @@ async def test_continuous_mode_survives_an_outage_and_stops_on_request(tmp_path:
 async def test_wrong_base_url_is_an_http_error(feed_server: TestServer, tmp_path: Path) -> None:
     base = str(feed_server.make_url("")).rstrip("/")
     source = PypiSource(base + "/nope", _http())
-    with pytest.raises(FeedHTTPError, match="HTTP 404"):
+    with pytest.raises(UpstreamHTTPError, match="HTTP 404"):
         await run_feed(source, Sink(), CursorStore.for_registry(tmp_path, "pypi"), once=True)
     await source.close()
 

@@ -19,10 +19,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 import typostream.streams.stack as stack_pkg
+from typostream.agents.domain.errors import BinaryNotFoundError
 from typostream.streams.config import Settings
 from typostream.streams.stack import EmbeddedStack, StackState, read_urls
 from typostream.streams.stack import manager as manager_mod
-from typostream.streams.stack.exceptions import BinaryNotFoundError
 from typostream.streams.stack.processes import pid_exists, pid_matches
 
 pytestmark = pytest.mark.integration

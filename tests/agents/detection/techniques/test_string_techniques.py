@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from typostream.agents.detection.names import NameForms
-from typostream.agents.detection.techniques import TECHNIQUES, TYPOSQUAT_TECHNIQUES
-from typostream.agents.detection.techniques.combosquat import affix_cores
-from typostream.agents.detection.techniques.homoglyph import is_homoglyph
-from typostream.agents.detection.techniques.reorder import is_reordered
-from typostream.agents.detection.techniques.scope import legacy_families
-from typostream.agents.detection.techniques.separator import is_separator_change, js_spelling
+from typostream.agents.domain.detection.names import NameForms
+from typostream.agents.domain.detection.techniques import TECHNIQUES, TYPOSQUAT_TECHNIQUES
+from typostream.agents.domain.detection.techniques.combosquat import affix_cores
+from typostream.agents.domain.detection.techniques.homoglyph import is_homoglyph
+from typostream.agents.domain.detection.techniques.reorder import is_reordered
+from typostream.agents.domain.detection.techniques.scope import legacy_families
+from typostream.agents.domain.detection.techniques.separator import is_separator_change, js_spelling
 
 CASES = [
     ("typosquat.homoglyph", "k0a-multer", "koa-multer"),

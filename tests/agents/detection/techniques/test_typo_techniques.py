@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from typostream.agents.detection.names import NameForms
-from typostream.agents.detection.techniques import TECHNIQUES
-from typostream.agents.detection.techniques.bitflip import bitflip_index, bitflips
-from typostream.agents.detection.techniques.insertion import inserted_index
-from typostream.agents.detection.techniques.omission import omitted_index
-from typostream.agents.detection.techniques.repetition import repeated_index
-from typostream.agents.detection.techniques.substitution import keyboard_adjacent, substituted_index
-from typostream.agents.detection.techniques.transposition import swapped_index
+from typostream.agents.domain.detection.names import NameForms
+from typostream.agents.domain.detection.techniques import TECHNIQUES
+from typostream.agents.domain.detection.techniques.bitflip import bitflip_index, bitflips
+from typostream.agents.domain.detection.techniques.insertion import inserted_index
+from typostream.agents.domain.detection.techniques.omission import omitted_index
+from typostream.agents.domain.detection.techniques.repetition import repeated_index
+from typostream.agents.domain.detection.techniques.substitution import keyboard_adjacent, substituted_index
+from typostream.agents.domain.detection.techniques.transposition import swapped_index
 
 CASES = {
     "typosquat.omission": [("requst", "request"), ("lodsh", "lodash"), ("expess", "express")],
@@ -83,7 +83,7 @@ def test_trailing_omission_and_far_substitution_only_for_watchlist(target_factor
 
 def test_fused_js_does_not_count_for_the_length_gate(target_factory) -> None:
     """mid negative: days/dayjs (the distinctive part of ``dayjs`` is ``day``)."""
-    from typostream.agents.detection.index import distinctive_len
+    from typostream.agents.domain.detection.index import distinctive_len
 
     assert distinctive_len("dayjs") == 3 and distinctive_len("js") == 2 and distinctive_len("lodash") == 6
     assert not TECHNIQUES["typosquat.omission"].applies(target_factory("dayjs", rank=865))

@@ -1,0 +1,232 @@
+"""Multi-level read-through cache: L1 in-process TTL+LRU -> L2 Redis -> L3 a loader.
+
+``await cache.get_or_load(cls, key, loader)``:
+
+1. L1 (this process): bounded LRU with per-entry expiry; hit -> return.
+2. L2 (Redis, optional): ``GET {prefix}{cls}:{key}``; values are orjson (``null`` = cached "not
+   found"); hit -> decode, fill L1, return.
+3. L3: ``await loader()`` (e.g. ``RegistryClient.fetch`` or a Faust-table lookup); the result is
+   written to L2 and L1. ``None`` is cached too, with the ``negative`` TTL.
+
+TTLs are per value class (:data:`DEFAULT_TTLS`: ``metadata`` 1 h, ``negative`` 5 min, ``malicious``
+24 h; unknown classes use ``default``); L1 keeps entries at most ``l1_max_ttl_s`` so workers do
+not serve stale data for long. Concurrent misses of one key share one load (single-flight, per
+process). Redis errors never fail a lookup: they are counted
+(``typostream_cache_redis_errors_total``) and the cache goes on with the loader, skipping Redis
+for ``redis_backoff_s`` so a dead Redis does not add a connect timeout to every lookup. Loader
+exceptions propagate to every waiter and are not cached.
+
+Every lookup counts ``typostream_cache_requests_total{level, result, cls}``: ``l1`` hit/miss,
+``l2`` hit/miss (when Redis was asked), ``l3`` hit (loader returned a value) / miss (``None``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, TypeVar
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from typostream.agents.adapters.metrics import CACHE_REDIS_ERRORS, CACHE_REQUESTS
+
+__all__ = ["DEFAULT_TTLS", "Loader", "MultiLevelCache"]
+
+T = TypeVar("T")
+Loader = Callable[[], Awaitable[Any]]
+"""An async callable with no arguments returning the value (or ``None`` for "not found")."""
+
+DEFAULT_TTLS: Final[Mapping[str, float]] = {
+    "metadata": 3600.0,
+    "negative": 300.0,
+    "malicious": 86400.0,
+    "default": 3600.0,
+}
+_MISSING: Final = object()
+log = logging.getLogger(__name__)
+
+
+class _L1:
+    """LRU of ``key -> (expires_at, value)``; expired entries are dropped when read."""
+
+    def __init__(self, size: int, clock: Callable[[], float]) -> None:
+        self.size = max(1, size)
+        self.clock = clock
+        self.data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: str) -> Any:
+        item = self.data.get(key)
+        if item is None:
+            return _MISSING
+        expires_at, value = item
+        if expires_at <= self.clock():
+            del self.data[key]
+            return _MISSING
+        self.data.move_to_end(key)
+        return value
+
+    def set(self, key: str, value: Any, ttl: float) -> None:
+        self.data[key] = (self.clock() + ttl, value)
+        self.data.move_to_end(key)
+        while len(self.data) > self.size:
+            self.data.popitem(last=False)
+
+    def clear(self) -> None:
+        self.data.clear()
+
+
+class MultiLevelCache:
+    """L1 memory -> L2 Redis -> L3 loader. One instance per worker process, shared by agents.
+
+    ``redis``: a URL (the cache owns and closes the client), a ``redis.asyncio.Redis`` (not
+    closed here) or ``None`` (L1 + loader only).
+    """
+
+    def __init__(
+        self,
+        redis: str | aioredis.Redis | None = None,
+        *,
+        l1_size: int = 10_000,
+        ttls: Mapping[str, float] | None = None,
+        l1_max_ttl_s: float = 300.0,
+        key_prefix: str = "typostream:",
+        redis_timeout_s: float = 0.5,
+        redis_backoff_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttls: dict[str, float] = {**DEFAULT_TTLS, **(ttls or {})}
+        self.l1_max_ttl_s = l1_max_ttl_s
+        self.key_prefix = key_prefix
+        self.redis_backoff_s = redis_backoff_s
+        self._clock = clock
+        self._l1 = _L1(l1_size, clock)
+        self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._redis_down_until = 0.0
+        self._owns_redis = isinstance(redis, str)
+        if isinstance(redis, str):
+            self._redis: aioredis.Redis | None = aioredis.from_url(
+                redis,
+                socket_timeout=redis_timeout_s,
+                socket_connect_timeout=redis_timeout_s,
+                retry_on_timeout=False,
+            )
+        else:
+            self._redis = redis
+
+    def ttl_for(self, cls: str) -> float:
+        return self.ttls.get(cls, self.ttls["default"])
+
+    def redis_key(self, cls: str, key: str) -> str:
+        return f"{self.key_prefix}{cls}:{key}"
+
+    async def close(self) -> None:
+        """Wait for in-flight loads, then close the Redis client if this cache created it."""
+        if self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        if self._redis is not None and self._owns_redis:
+            await self._redis.aclose()
+        self._redis = None
+
+    def clear_l1(self) -> None:
+        self._l1.clear()
+
+    async def get_or_load(
+        self,
+        cls: str,
+        key: str,
+        loader: Loader,
+        decode: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """The cached value of ``(cls, key)``, loading it with ``loader`` on a miss.
+
+        ``decode`` turns a JSON value read from Redis back into the loader's type (e.g.
+        ``PackageMetadata.from_dict``); it is not applied to ``None``.
+        """
+        full_key = self.redis_key(cls, key)
+        value = self._l1.get(full_key)
+        if value is not _MISSING:
+            CACHE_REQUESTS.labels("l1", "hit", cls).inc()
+            return value
+        CACHE_REQUESTS.labels("l1", "miss", cls).inc()
+        task = self._inflight.get(full_key)
+        if task is None:
+            task = asyncio.ensure_future(self._load(cls, full_key, loader, decode))
+            self._inflight[full_key] = task
+            task.add_done_callback(functools.partial(self._load_done, full_key))
+        return await asyncio.shield(task)
+
+    def _load_done(self, key: str, task: asyncio.Task[Any]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # mark retrieved: waiters may all have been cancelled
+
+    async def _load(
+        self, cls: str, full_key: str, loader: Loader, decode: Callable[[Any], Any] | None
+    ) -> Any:
+        raw = await self._redis_get(full_key)
+        if raw is not None:
+            try:
+                value = orjson.loads(raw)
+                if value is not None and decode is not None:
+                    value = decode(value)
+            except Exception:  # a corrupt or foreign value: reload it
+                log.warning("cache_decode_failed key=%s", full_key, exc_info=True)
+            else:
+                CACHE_REQUESTS.labels("l2", "hit", cls).inc()
+                ttl = self.ttl_for(cls if value is not None else "negative")
+                self._l1.set(full_key, value, min(ttl, self.l1_max_ttl_s))
+                return value
+        if self._redis is not None:
+            CACHE_REQUESTS.labels("l2", "miss", cls).inc()
+        value = await loader()
+        CACHE_REQUESTS.labels("l3", "hit" if value is not None else "miss", cls).inc()
+        ttl = self.ttl_for(cls if value is not None else "negative")
+        self._l1.set(full_key, value, min(ttl, self.l1_max_ttl_s))
+        await self._redis_set(full_key, value, ttl)
+        return value
+
+    # --- Redis, degrading on errors ------------------------------------------------------------
+    def _redis_usable(self) -> bool:
+        if self._redis is None:
+            return False
+        if self._redis_down_until > self._clock():
+            CACHE_REDIS_ERRORS.labels("skipped").inc()
+            return False
+        return True
+
+    def _redis_failed(self, op: str, exc: BaseException) -> None:
+        CACHE_REDIS_ERRORS.labels(op).inc()
+        self._redis_down_until = self._clock() + self.redis_backoff_s
+        log.warning("cache_redis_error op=%s error=%s: %s", op, type(exc).__name__, exc)
+
+    async def _redis_get(self, full_key: str) -> bytes | None:
+        if not self._redis_usable():
+            return None
+        assert self._redis is not None
+        try:
+            raw = await self._redis.get(full_key)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._redis_failed("get", exc)
+            return None
+        return raw.encode() if isinstance(raw, str) else raw
+
+    async def _redis_set(self, full_key: str, value: Any, ttl: float) -> None:
+        if not self._redis_usable():
+            return
+        assert self._redis is not None
+        try:
+            payload = orjson.dumps(value)
+        except TypeError:
+            log.warning("cache_value_not_serializable key=%s type=%s", full_key, type(value).__name__)
+            return
+        try:
+            await self._redis.set(full_key, payload, px=max(1, int(ttl * 1000)))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._redis_failed("set", exc)

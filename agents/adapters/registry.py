@@ -1,0 +1,178 @@
+"""Async registry metadata client for npm and PyPI (aiohttp).
+
+Endpoints (the base URLs are parameters so tests point them at a local fixture server):
+
+- npm: ``GET {npm_base}/{name}/{version}`` - the version document (the ``package.json`` as
+  published plus ``dist``, ``maintainers``, ``_npmUser``). Scoped names are escaped the way the npm
+  CLI does (``@scope/name`` -> ``@scope%2fname``). The registry has historically refused the
+  per-version route for scoped packages (HTTP 401, ``npm-notice: ERROR: you cannot fetch versions
+  for scoped packages``); on 401/403/405 for a scoped name the client falls back to the full
+  packument ``GET {npm_base}/@scope%2fname`` and takes ``versions[version]``.
+- PyPI: ``GET {pypi_base}/pypi/{name}/{version}/json`` - ``{"info": {...}, "urls": [...]}``.
+
+``fetch`` returns ``None`` when the package or version does not exist (404). 5xx, 429, timeouts
+and connection errors are retried with exponential backoff (``retries`` extra attempts), then
+raise :class:`UpstreamUnavailableError`; other 4xx raise :class:`UpstreamHTTPError`; a body that is
+not the expected JSON raises :class:`UpstreamResponseError`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from typostream.agents.adapters.http import LazySession, with_backoff
+from typostream.agents.adapters.metrics import REGISTRY_REQUESTS, REGISTRY_SECONDS
+from typostream.agents.domain.errors import (
+    UnsupportedRegistryError,
+    UpstreamHTTPError,
+    UpstreamResponseError,
+    UpstreamUnavailableError,
+)
+from typostream.agents.domain.metadata import PackageMetadata, npm_escape, parse_npm, parse_pypi
+from typostream.agents.domain.vocabulary import REGISTRY_URLS
+
+__all__ = ["RegistryClient"]
+
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+_RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+_SCOPED_REFUSAL_STATUSES: Final = frozenset({401, 403, 405})
+_USER_AGENT: Final = "typostream/0.1 (+https://github.com/typostream; metadata enrichment)"
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RegistryClient:
+    """Fetch one version's metadata from npm or PyPI. Reuse one client (one connection pool).
+
+    ``async with RegistryClient() as client: meta = await client.fetch("npm", "left-pad", "1.3.0")``
+    """
+
+    def __init__(
+        self,
+        npm_base: str = REGISTRY_URLS["npm_registry"],
+        pypi_base: str = REGISTRY_URLS["pypi"],
+        timeout_s: float = 5,
+        *,
+        retries: int = 2,
+        backoff_s: float = 0.25,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.npm_base = npm_base.rstrip("/")
+        self.pypi_base = pypi_base.rstrip("/")
+        self._http = LazySession(
+            timeout_s, {"User-Agent": _USER_AGENT, "Accept": "application/json"}, session
+        )
+        self.retries = max(0, retries)
+        self.backoff_s = backoff_s
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    # --- URLs ------------------------------------------------------------------------------------
+    def npm_version_url(self, name: str, version: str) -> str:
+        return f"{self.npm_base}/{npm_escape(name)}/{quote(version, safe='')}"
+
+    def npm_packument_url(self, name: str) -> str:
+        return f"{self.npm_base}/{npm_escape(name)}"
+
+    def pypi_url(self, name: str, version: str) -> str:
+        return f"{self.pypi_base}/pypi/{quote(name, safe='')}/{quote(version, safe='')}/json"
+
+    # --- fetch -----------------------------------------------------------------------------------
+    async def fetch(self, registry: str, name: str, version: str) -> PackageMetadata | None:
+        """Metadata of ``name@version``, or ``None`` when the registry does not have it (404)."""
+        reg = registry.strip().lower()
+        if reg not in ("npm", "pypi"):
+            raise UnsupportedRegistryError(registry)
+        started = time.perf_counter()
+        try:
+            if reg == "pypi":
+                url = self.pypi_url(name, version)
+                status, doc = await self._get_json(reg, url)
+                if status == 404:
+                    return None
+                return self._parse(parse_pypi, doc, name, version, url)
+            url = self.npm_version_url(name, version)
+            status, doc = await self._get_json(
+                reg, url, allow=_SCOPED_REFUSAL_STATUSES if "/" in name else ()
+            )
+            if status == 404:
+                return None
+            if status in _SCOPED_REFUSAL_STATUSES:
+                url = self.npm_packument_url(name)
+                status, packument = await self._get_json(reg, url)
+                if status == 404:
+                    return None
+                versions = packument.get("versions") if isinstance(packument, dict) else None
+                if not isinstance(versions, dict):
+                    raise UpstreamResponseError("npm packument has no 'versions' object", url)
+                doc = versions.get(version)
+                if doc is None:
+                    return None
+            return self._parse(parse_npm, doc, name, version, url)
+        finally:
+            REGISTRY_SECONDS.labels(reg).observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _parse(parser: Any, doc: Any, name: str, version: str, url: str) -> PackageMetadata:
+        try:
+            meta: PackageMetadata = parser(doc, name, version)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UpstreamResponseError(f"unexpected document shape: {exc}", url) from exc
+        return meta
+
+    async def _get_json(
+        self, registry: str, url: str, allow: tuple[int, ...] | frozenset[int] = ()
+    ) -> tuple[int, Any]:
+        """GET with retries. Returns ``(status, json)``; ``json`` is None for 404 and ``allow`` statuses."""
+        try:
+            return await with_backoff(
+                lambda: self._attempt(registry, url, allow), self.retries, self.backoff_s, _Retryable
+            )
+        except _Retryable as exc:
+            raise UpstreamUnavailableError(
+                f"registry unavailable after {self.retries + 1} attempts: {exc.reason}", url
+            ) from None
+
+    async def _attempt(
+        self, registry: str, url: str, allow: tuple[int, ...] | frozenset[int]
+    ) -> tuple[int, Any]:
+        try:
+            async with self._http.get().get(URL(url, encoded=True), timeout=self._http.timeout) as resp:
+                status = resp.status
+                REGISTRY_REQUESTS.labels(registry, str(status)).inc()
+                if status in _RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {status}")
+                if status == 404 or status in allow:
+                    return status, None
+                if status != 200:
+                    raise UpstreamHTTPError(status, url)
+                if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
+                    raise UpstreamResponseError(f"body of {resp.content_length} bytes is too large", url)
+                body = await resp.read()
+        except TimeoutError as exc:
+            REGISTRY_REQUESTS.labels(registry, "timeout").inc()
+            raise _Retryable("timeout") from exc
+        except aiohttp.ClientError as exc:
+            REGISTRY_REQUESTS.labels(registry, "error").inc()
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            return 200, orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamResponseError(f"body is not JSON: {body[:80]!r}", url) from exc

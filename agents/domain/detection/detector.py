@@ -1,0 +1,333 @@
+"""The detector: one pure, read-only object that scans a name against the indexes of a registry."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from typostream.agents.domain.detection.index import CandidateIndex, Target
+from typostream.agents.domain.detection.names import NameForms, check_registry, normalize, tokens
+from typostream.agents.domain.detection.popular import load_popular
+from typostream.agents.domain.detection.scoring import Verdict, score, severity_for, verdict_for
+from typostream.agents.domain.detection.techniques import (
+    DEPENDENCY_CONFUSION,
+    TECHNIQUES,
+    TYPOSQUAT_TECHNIQUES,
+    Technique,
+)
+from typostream.agents.domain.detection.techniques.combosquat import Combosquat, folded_cores
+from typostream.agents.domain.detection.tunables import (
+    AFFIX_WORDS,
+    FUSED_PREFIXES,
+    FUSED_SUFFIXES,
+    MIN_REPORT_SCORE,
+    REGISTRIES,
+)
+from typostream.agents.domain.errors import NameListError
+
+__all__ = ["Detector", "NameSource", "ScanResult", "Threat"]
+
+NameSource = None | Iterable[str] | Path | str
+"""A watchlist/allowlist: None, names, or a path to a file :meth:`Detector.load_names` reads."""
+
+MAX_THREATS = 5
+_COMBOSQUAT = TECHNIQUES[Combosquat.id]
+assert isinstance(_COMBOSQUAT, Combosquat)
+COMBOSQUAT: Combosquat = _COMBOSQUAT
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9@][A-Za-z0-9._/@-]*)")
+_PACKAGE_JSON_KEYS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
+
+
+@dataclass(frozen=True, slots=True)
+class Threat:
+    """One reason to distrust a name: ``type`` is ``typosquat`` or ``dependency_confusion``."""
+
+    type: str
+    target: str
+    technique: str
+    score: float
+    severity: str
+    evidence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "target": self.target,
+            "technique": self.technique,
+            "score": self.score,
+            "severity": self.severity,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """The verdict on one scanned name; :meth:`to_dict` is the CLI's JSON line."""
+
+    name: str
+    registry: str
+    verdict: Verdict = "clean"
+    threats: list[Threat] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "registry": self.registry,
+            "verdict": self.verdict,
+            "threats": [t.to_dict() for t in self.threats],
+        }
+
+
+def _describe(target: Target, registry: str) -> str:
+    parts = []
+    if target.popular:
+        parts.append(f"popular {registry} package #{target.rank}")
+    if target.watched:
+        parts.append("watchlisted")
+    return " and ".join(parts)
+
+
+@cache
+def _popular_targets(registry: str) -> tuple[Target, ...]:
+    return tuple(
+        Target(NameForms.of(row.name, registry), row.rank, row.popularity) for row in load_popular(registry)
+    )
+
+
+@cache
+def _popular_index(registry: str) -> CandidateIndex:
+    return CandidateIndex.build(registry, _popular_targets(registry))
+
+
+class Detector:
+    """Scans names against per-registry candidate indexes. Immutable after construction: thread safe."""
+
+    __slots__ = ("_allow", "_entries", "_indexes", "_plans")
+
+    def __init__(self, indexes: dict[str, CandidateIndex], allowlist: dict[str, frozenset[str]]) -> None:
+        self._indexes = dict(indexes)
+        self._allow = dict(allowlist)
+        # per-target technique lists, filled on first use (a target's data, not a cache of names)
+        self._plans: dict[str, dict[str, tuple[Technique, ...]]] = {reg: {} for reg in self._indexes}
+        self._entries = {reg: (idx, self._allow[reg], self._plans[reg]) for reg, idx in self._indexes.items()}
+
+    # --- construction ------------------------------------------------------------------------
+    @classmethod
+    def default(cls, watchlist: NameSource = None, allowlist: NameSource = None) -> Detector:
+        """Detector over the bundled popular snapshots, plus the user's watchlist and allowlist."""
+        watched = cls._names(watchlist)
+        allowed = cls._names(allowlist)
+        indexes: dict[str, CandidateIndex] = {}
+        for registry in REGISTRIES:
+            if not watched:
+                indexes[registry] = _popular_index(registry)
+                continue
+            extra = [Target(NameForms.of(name, registry), watched=True) for name in watched]
+            indexes[registry] = CandidateIndex.build(registry, (*_popular_targets(registry), *extra))
+        allow = {reg: frozenset(normalize(n, reg) for n in allowed) for reg in REGISTRIES}
+        return cls(indexes, allow)
+
+    @staticmethod
+    def _names(source: NameSource) -> list[str]:
+        if source is None:
+            return []
+        if isinstance(source, (str, Path)):
+            return Detector.load_names(source)
+        return [n.strip() for n in source if n and n.strip()]
+
+    @staticmethod
+    def load_names(path: str | Path) -> list[str]:
+        """Names in a file: one per line with ``#`` comments, or a requirements.txt / package.json."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise NameListError(
+                f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}"
+            ) from exc
+        lower = path.name.lower()
+        if lower == "package.json" or lower.endswith(".package.json"):
+            return _package_json_names(text, path)
+        if lower.endswith(".txt") and "requirements" in lower:
+            return _requirements_names(text)
+        names = []
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("@") else line.strip()
+            if line and not line.startswith("#"):
+                names.append(line.split()[0])
+        return names
+
+    # --- scanning ----------------------------------------------------------------------------
+    def registries(self) -> tuple[str, ...]:
+        return tuple(self._indexes)
+
+    def index(self, registry: str) -> CandidateIndex:
+        return self._indexes[check_registry(registry)]
+
+    def scan(self, name: str, registry: str) -> ScanResult:
+        """Scan one name; raise :class:`UnknownRegistryError` for a registry not in ``REGISTRIES``."""
+        entry = self._entries.get(registry)
+        if entry is None:
+            registry = check_registry(registry)
+            entry = self._entries[registry]
+        reg = registry
+        index, allow, plans = entry
+        by_key = index.by_key
+        popular = by_key.get(name)
+        if popular is not None and popular.popular:
+            return ScanResult(name, reg)  # fast path: a popular name spelt as its key is never flagged
+        query = NameForms.of(name, reg)
+        key = query.key
+        if not key or key in allow:
+            return ScanResult(name, reg)
+        threats: list[Threat] = []
+        critical = False
+        exact = by_key.get(key)
+        if exact is not None:
+            if exact.popular:
+                return ScanResult(name, reg)  # never flag a popular name
+            match = DEPENDENCY_CONFUSION.match(query, exact)
+            if match is not None:
+                threats.append(self._threat(DEPENDENCY_CONFUSION, match.detail, match, exact, query, reg))
+                critical = True
+        # candidates: a few dict probes; most names have none and stop here
+        found: list[Target] = []
+        skeleton_hits = index.by_skeleton.get(query.skeleton)
+        if skeleton_hits is not None:
+            found.extend(skeleton_hits)
+        cores: list[tuple[str, str, str]] = []
+        if query.scope is not None:
+            # only look-alikes (skeleton, above) and other scopes of the same name can match a
+            # scoped name: no other technique compares scoped names
+            found.extend(index.other_scopes(query.scope, query.bare))
+        else:
+            # only a one-edit neighbour can match an unscoped name by a typo technique: three dict
+            # probes rule that out for most names (two-edit matches are for watchlisted names)
+            found.extend(index.within_one_edit(query.folded))
+            if index.watched_edit:
+                found.extend(index.within_one_edit(query.folded, watched_only=True))
+            flat = query.squashed
+            if key.isalnum():
+                words = [key]
+                affixed = False
+            else:
+                words = tokens(key)
+                affixed = len(words) >= 2 and (words[0] in AFFIX_WORDS or words[-1] in AFFIX_WORDS)
+                if len(words) >= 2:
+                    reordered = index.by_words.get(" ".join(sorted(words)))
+                    if reordered is not None:
+                        found.extend(reordered)
+            if (
+                affixed
+                or flat.startswith(FUSED_PREFIXES)
+                or flat.endswith(FUSED_SUFFIXES)
+                or key[-1].isdigit()
+            ):
+                cores = folded_cores(key, words, flat)
+                for _, _, folded in cores:
+                    core_hits = index.by_skeleton.get(folded)
+                    if core_hits is not None:
+                        found.extend(core_hits)
+                    if index.watched_edit:  # affix + typo: watchlisted targets only
+                        found.extend(index.within_one_edit(folded, watched_only=True))
+        if found:
+            candidates = {target.forms.key: target for target in found}
+            candidates.pop(key, None)
+        else:
+            candidates = {}
+        if candidates:
+            for target in candidates.values():
+                if query.scope is not None and target.forms.scope in (query.scope, None):
+                    continue  # only the scope's owner publishes there; @types/x is no squat of x
+                techniques = plans.get(target.forms.key)
+                if techniques is None:
+                    techniques = plans[target.forms.key] = self._plan(target)
+                threat = self._best(query, target, reg, techniques, cores)
+                if threat is not None:
+                    threats.append(threat)
+        if not threats:
+            return ScanResult(name, reg)
+        threats.sort(key=lambda t: (-t.score, t.target))
+        threats = threats[:MAX_THREATS]
+        return ScanResult(name, reg, verdict_for([t.score for t in threats], critical), threats)
+
+    @staticmethod
+    def _plan(target: Target) -> tuple[Technique, ...]:
+        """The techniques whose length gate lets them judge ``target`` (per target, not per name)."""
+        return tuple(t for t in TYPOSQUAT_TECHNIQUES if t.applies(target))
+
+    def _best(
+        self,
+        query: NameForms,
+        target: Target,
+        registry: str,
+        techniques: tuple[Technique, ...],
+        cores: list[tuple[str, str, str]],
+    ) -> Threat | None:
+        forms = target.forms
+        if query.scope == forms.scope:
+            delta = len(query.bare) - len(forms.bare)
+        else:
+            delta = len(query.key) - len(forms.key)
+        squashed_delta = len(query.squashed) - len(forms.squashed)
+        scoped = query.scope is not None
+        best: Threat | None = None
+        for technique in techniques:
+            if scoped and not technique.scoped_queries:
+                continue
+            deltas = technique.length_deltas
+            if deltas is not None and delta not in deltas and squashed_delta not in deltas:
+                continue  # e.g. an omission needs a name one character shorter
+            if technique is COMBOSQUAT:
+                match = COMBOSQUAT.match_cores(target, cores) if cores and squashed_delta >= 0 else None
+            else:
+                match = technique.match(query, target)
+            if match is None:
+                continue
+            threat = self._threat(technique, match.detail, match, target, query, registry)
+            if threat.score >= MIN_REPORT_SCORE and (best is None or threat.score > best.score):
+                best = threat
+        return best
+
+    @staticmethod
+    def _threat(
+        technique: Technique, detail: str, match: Any, target: Target, query: NameForms, registry: str
+    ) -> Threat:
+        value = score(match, target)
+        evidence = (
+            f"{technique.technique.replace('_', ' ')}: '{query.name}' {detail} "
+            f"(target '{target.name}', {_describe(target, registry)})"
+        )
+        return Threat(technique.type, target.name, technique.technique, value, severity_for(value), evidence)
+
+
+def _requirements_names(text: str) -> list[str]:
+    names = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-", "git+", "http:", "https:", "file:")):
+            continue
+        m = _REQ_NAME.match(line)
+        if m:
+            names.append(re.split(r"[\[<>=!~;@ ]", m.group(1), maxsplit=1)[0] or m.group(1))
+    return names
+
+
+def _package_json_names(text: str, path: Path) -> list[str]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NameListError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise NameListError(f"{path} is not a package.json object")
+    names: list[str] = []
+    for key in _PACKAGE_JSON_KEYS:
+        deps = data.get(key) or {}
+        if isinstance(deps, dict):
+            names.extend(n for n in deps if n not in names)
+    return names

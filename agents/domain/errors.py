@@ -1,0 +1,193 @@
+"""Every typostream error, in one tree named by condition (what went wrong, not which module noticed).
+
+Callers catch the condition they can handle; the CLI catches :class:`TypostreamError` once and
+prints its message as one line (exit 2). ``ValueError`` is mixed in where the cause is a bad value
+the user gave, so generic callers (argument parsers, the HTTP API) can still map it to a 4xx.
+
+::
+
+    TypostreamError
+    ├── ConfigError (ValueError)            a setting, DSN, path or file the user supplied is wrong
+    │   ├── UnknownRegistryError            a registry name outside vocabulary.REGISTRIES
+    │   ├── NameListError                   a watchlist/allowlist/scan file is unreadable
+    │   ├── PatternFileError                the pattern JSON is unreadable or malformed
+    │   ├── AdvisoryFileError               an OSV advisory file is unreadable or not JSON
+    │   ├── InvalidDsnError                 a ClickHouse DSN is malformed
+    │   └── CursorFileError                 a feed cursor file is unreadable or unwritable
+    ├── InvalidInputError (ValueError)      data handed to us cannot be processed
+    │   ├── InvalidEventError               an input message (goes to the DLQ with ``reason``)
+    │   ├── InvalidRowError                 a row a sink's table cannot take
+    │   └── ReadOnlyQueryError              an ad hoc query that is not one read-only statement
+    ├── UnsupportedRegistryError (ValueError)  a known registry this component has no client for
+    ├── UpstreamError                       a request to a registry/HTTP service failed (``url``)
+    │   ├── UpstreamUnavailableError        5xx / 429 / timeout / connection on every attempt
+    │   ├── UpstreamHTTPError               an unexpected 4xx (``status``)
+    │   └── UpstreamResponseError           the body is not the document expected
+    ├── StoreError                          a database (ClickHouse) refused or failed a statement
+    │   └── StoreUnavailableError           the database cannot be opened or reached
+    ├── BrokerUnavailableError              Kafka cannot be reached
+    └── StackError                          the embedded stack cannot be started/inspected/stopped
+        ├── BinaryNotFoundError             a server binary (tansu, redis-server) is missing
+        └── StartupError                    a server exited or did not become ready in time
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typostream.agents.domain.vocabulary import DeadLetterReason
+
+__all__ = [
+    "AdvisoryFileError",
+    "BinaryNotFoundError",
+    "BrokerUnavailableError",
+    "ConfigError",
+    "CursorFileError",
+    "InvalidDsnError",
+    "InvalidEventError",
+    "InvalidInputError",
+    "InvalidRowError",
+    "NameListError",
+    "PatternFileError",
+    "ReadOnlyQueryError",
+    "StackError",
+    "StartupError",
+    "StoreError",
+    "StoreUnavailableError",
+    "TypostreamError",
+    "UnknownRegistryError",
+    "UnsupportedRegistryError",
+    "UpstreamError",
+    "UpstreamHTTPError",
+    "UpstreamResponseError",
+    "UpstreamUnavailableError",
+    "internal_error",
+]
+
+
+class TypostreamError(Exception):
+    """Root of every typostream error."""
+
+
+# --- the user's configuration ------------------------------------------------------------------
+class ConfigError(TypostreamError, ValueError):
+    """A setting, DSN, path or file the user supplied is wrong; the message says which and why."""
+
+
+class UnknownRegistryError(ConfigError):
+    """The registry is not one typostream knows; pass one of the names listed in the message."""
+
+    def __init__(self, registry: str, known: tuple[str, ...]) -> None:
+        self.registry = registry
+        self.known = known
+        super().__init__(f"unknown registry {registry!r}; expected one of: {', '.join(known)}")
+
+
+class NameListError(ConfigError):
+    """A watchlist/allowlist/scan file could not be read or parsed; fix or point at another file."""
+
+
+class PatternFileError(ConfigError):
+    """The pattern set file is unreadable or a pattern is malformed; the message names the pattern."""
+
+
+class AdvisoryFileError(ConfigError):
+    """An OSV advisory file is unreadable or not JSON; the message names the file."""
+
+
+class InvalidDsnError(ConfigError):
+    """The ClickHouse DSN is malformed; use ``chdb://``, ``chdb:///abs/path`` or ``http(s)://...``."""
+
+
+class CursorFileError(ConfigError):
+    """The cursor file cannot be read or written; fix its permissions or delete it to start afresh."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        super().__init__(f"cursor file {path}: {detail}")
+
+
+# --- data we were handed ---------------------------------------------------------------------
+class InvalidInputError(TypostreamError, ValueError):
+    """Data handed to typostream cannot be processed as it is."""
+
+
+class InvalidEventError(InvalidInputError):
+    """The input message is not a valid publish event; ``reason`` is a stable DLQ code."""
+
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: DeadLetterReason = reason
+        self.detail = detail
+
+
+class InvalidRowError(InvalidInputError):
+    """A row handed to a sink lacks a column or holds a value that cannot be converted."""
+
+
+class ReadOnlyQueryError(InvalidInputError):
+    """An ad hoc query must be one SELECT/WITH/SHOW/DESCRIBE/EXPLAIN statement."""
+
+
+class UnsupportedRegistryError(TypostreamError, ValueError):
+    """The registry is known but this component has no client for it; the message lists those it has."""
+
+    def __init__(self, registry: str, supported: tuple[str, ...] = ("npm", "pypi")) -> None:
+        self.registry = registry
+        super().__init__(
+            f"unsupported registry {registry!r}; expected {' or '.join(repr(s) for s in supported)}"
+        )
+
+
+# --- services we talk to ---------------------------------------------------------------------
+class UpstreamError(TypostreamError):
+    """A request to a registry or another HTTP service failed; ``url`` is the request."""
+
+    def __init__(self, message: str, url: str) -> None:
+        self.url = url
+        super().__init__(f"{message} ({url})")
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """5xx, 429, timeouts or connection errors on every attempt; retry later."""
+
+
+class UpstreamHTTPError(UpstreamError):
+    """The service answered an unexpected client error; ``status`` is the code. Check the base URL."""
+
+    def __init__(self, status: int, url: str) -> None:
+        self.status = status
+        super().__init__(f"registry answered HTTP {status}", url)
+
+
+class UpstreamResponseError(UpstreamError):
+    """The body is not the document expected (wrong base URL, proxy error page?)."""
+
+
+class StoreError(TypostreamError):
+    """The analytics database refused or failed a statement (the message has the reason, no secrets)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database could not be opened or reached; check the DSN, the server, or the chDB path lock."""
+
+
+class BrokerUnavailableError(TypostreamError):
+    """Kafka cannot be reached; the message names the bootstrap servers."""
+
+
+class StackError(TypostreamError):
+    """The embedded stack cannot be started, inspected or stopped."""
+
+
+class BinaryNotFoundError(StackError):
+    """A server binary is missing; the message says how to install it."""
+
+
+class StartupError(StackError):
+    """A server exited early or did not answer its readiness probe; see its log file."""
+
+
+def internal_error(exc: Exception) -> InvalidEventError:
+    """Wrap an unexpected failure so the message is dead-lettered instead of stalling its partition."""
+    return InvalidEventError("internal_error", f"{type(exc).__name__}: {exc}"[:500])
