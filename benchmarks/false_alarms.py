@@ -4,32 +4,31 @@ The dev negatives are a sample; tuning against them alone overfits. This scans e
 10k-100k downloads a month (the population the dev/held-out ``mid`` negatives come from) and a
 seeded sample of unranked PyPI names (``random``), and prints the alert rate with a breakdown by
 technique and by the target's popularity rank, which is what the rank gates in
-``agents/detection/tunables.py`` were chosen from.
+``agents/domain/detection/tunables.py`` were chosen from.
 
     .venv/bin/python benchmarks/false_alarms.py [--npm PATH] [--pypi PATH] [--eval ../shared/eval]
 
-The package lists are the registry download statistics the popularity snapshots are generated from
-(``data/popular/generate.py``); names in the dev negatives are excluded so the figure is additive.
+The names come from the bundled samples in ``data/names/`` (every npm name with its downloads, and
+200,000 random unranked PyPI names, drawn from the registry lists the popularity snapshots are
+generated from); ``--npm``/``--pypi`` take another file in the same format or a full source list.
+Names in the dev negatives are excluded so the figure is additive.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import re
-import sys
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-from typostream.agents.detection import Detector
+from typostream.agents.domain.detection import Detector
+from typostream.data.names import NPM_FILE, PYPI_FILE, iter_npm_downloads, iter_pypi_unranked
 
-ENV_PACKAGES = Path("/work/.library/env/packages")
 RANK = re.compile(r"package #(\d+)")
 BANDS = ((1_000, "rank <= 1k"), (5_000, "rank <= 5k"), (10**9, "rank > 5k"))
 
@@ -42,24 +41,16 @@ def band(evidence: str) -> str:
     return next(label for bound, label in BANDS if rank <= bound)
 
 
-def rows(path: Path) -> Iterable[list[str]]:
-    csv.field_size_limit(sys.maxsize)
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        next(reader)
-        yield from reader
-
-
 def npm_mid(path: Path, exclude: set[str]) -> list[str]:
-    out = []
-    for row in rows(path):
-        if len(row) > 2 and row[2].isdigit() and 10_000 <= int(row[2]) <= 100_000 and row[0] not in exclude:
-            out.append(row[0])
-    return out
+    return [
+        name
+        for name, downloads in iter_npm_downloads(path)
+        if 10_000 <= downloads <= 100_000 and name not in exclude
+    ]
 
 
 def pypi_random(path: Path, exclude: set[str], n: int, seed: int) -> list[str]:
-    names = [row[0] for row in rows(path) if len(row) > 3 and not row[3] and row[0] not in exclude]
+    names = [name for name in iter_pypi_unranked(path) if name not in exclude]
     return random.Random(seed).sample(names, min(n, len(names)))
 
 
@@ -85,8 +76,8 @@ def report(console: Console, detector: Detector, registry: str, title: str, name
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--npm", type=Path, default=ENV_PACKAGES / "npm.tsv")
-    parser.add_argument("--pypi", type=Path, default=ENV_PACKAGES / "pypi.tsv")
+    parser.add_argument("--npm", type=Path, default=NPM_FILE, help="npm names with downloads_a_month")
+    parser.add_argument("--pypi", type=Path, default=PYPI_FILE, help="PyPI names (unranked rows are used)")
     parser.add_argument(
         "--eval", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "eval"
     )
@@ -94,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     for path in (args.npm, args.pypi):
         if not path.exists():
-            parser.error(f"{path} not found (registry download statistics; pass --npm/--pypi)")
+            parser.error(f"{path} not found (a package-name list, see data/names; pass --npm/--pypi)")
     negatives = args.eval / "dev_negatives.jsonl"
     exclude = {orjson.loads(line)["name"] for line in negatives.open("rb")} if negatives.exists() else set()
     console = Console()

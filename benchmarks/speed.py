@@ -8,9 +8,11 @@ Usage::
 Two name mixes, N names each (default 100,000), timed one ``Detector.scan`` call at a time:
 
 * **realistic**: what a registry feed mostly carries, i.e. names that are not popular. Sampled (seeded)
-  from the registry's package list in ``--packages-dir`` (``npm.tsv``/``pypi.tsv``, first column,
-  popular names removed) when that file exists; otherwise (``fallback``) word combinations of popular
-  names plus a random 2-4 letter word, seeded. The output says which one was used.
+  from the registry's name list in ``--packages-dir`` (default ``data/names``: ``npm.tsv.gz`` holds
+  every npm name, ``pypi.tsv.gz`` 200,000 random unranked PyPI names; a directory of full
+  ``npm.tsv``/``pypi.tsv`` lists also works; first column, popular names removed) when that file
+  exists; otherwise (``fallback``) word combinations of popular names plus a random 2-4 letter word,
+  seeded. The output says which one was used.
 * **adversarial**: half one-edit mutations of popular names, half combinations of popular-name words
   (most names have candidates to verify: the pessimistic case).
 
@@ -38,13 +40,13 @@ from pathlib import Path
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from typostream.agents.detection import Detector
-from typostream.agents.detection.names import normalize
-from typostream.agents.detection.popular import load_popular
+from typostream.agents.domain.detection import Detector
+from typostream.agents.domain.detection.names import normalize
+from typostream.agents.domain.detection.popular import load_popular
+from typostream.data.names import NAMES_DIR, iter_names
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES_DIR = Path("/work/.library/env/packages")
-PACKAGE_LISTS = {"npm": "npm.tsv", "pypi": "pypi.tsv"}
+PACKAGE_LISTS = {"npm": ("npm.tsv.gz", "npm.tsv"), "pypi": ("pypi.tsv.gz", "pypi.tsv")}
 NEGATIVE_KIND = {"npm": "mid", "pypi": "random"}
 
 
@@ -84,14 +86,13 @@ def realistic_names(
     """``n`` non-popular names and where they came from (the registry list, or the fallback)."""
     rng = random.Random(seed)
     popular_keys = {normalize(p, registry) for p in popular}
-    path = packages_dir / PACKAGE_LISTS.get(registry, "")
-    if path.is_file():
-        with path.open(encoding="utf-8") as handle:
-            next(handle, None)
-            names = [line.split("\t", 1)[0] for line in handle]
-        pool = sorted({x for x in names if x and normalize(x, registry) not in popular_keys})
+    found = [packages_dir / f for f in PACKAGE_LISTS.get(registry, ()) if (packages_dir / f).is_file()]
+    if found:
+        path = found[0]
+        pool = sorted({x for x in iter_names(path) if normalize(x, registry) not in popular_keys})
         picked = rng.sample(pool, n) if n <= len(pool) else [rng.choice(pool) for _ in range(n)]
-        return picked, f"{len(pool):,} non-popular names of {path}"
+        shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        return picked, f"{len(pool):,} non-popular names of {shown}"
     words = popular_words(popular)
     out = []
     while len(out) < n:
@@ -129,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive", type=int, default=2_000, help="names timed for the naive baseline")
     parser.add_argument("--registry", default="pypi")
     parser.add_argument("--eval-dir", type=Path, default=REPO.parent / "shared" / "eval")
-    parser.add_argument("--packages-dir", type=Path, default=PACKAGES_DIR)
+    parser.add_argument(
+        "--packages-dir", type=Path, default=NAMES_DIR, help="folder with npm.tsv(.gz) / pypi.tsv(.gz)"
+    )
     args = parser.parse_args(argv)
     reg = args.registry
 
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     build_traced = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    from typostream.agents.detection.detector import _popular_index, _popular_targets
+    from typostream.agents.domain.detection.detector import _popular_index, _popular_targets
 
     _popular_targets.cache_clear()
     _popular_index.cache_clear()

@@ -1,14 +1,19 @@
 """Generate the bundled sample feed (deterministic; run from the repository root).
 
-    .venv/bin/python data/sample/generate.py [--npm PATH] [--pypi PATH] [--seed N] [--count N]
+    .venv/bin/python data/sample/generate.py --npm NPM_TSV --pypi PYPI_TSV [--seed N] [--count N]
 
 Writes ``data/sample/feed.jsonl.gz`` (OpenSSF package-feeds publish events, npm and PyPI,
 ~one hour of increasing ``created_date``) and ``data/sample/labels.jsonl.gz`` (one line per
 injected squat: ``{name, registry, target, technique}``). Legit names are sampled from the
-package lists (read only here; only the outputs are committed):
+registry package lists of the development machine (the same lists ``data/popular/generate.py``
+and ``data/names/generate.py`` read; read only here, only the outputs are committed):
 
 * npm.tsv:  name, version, downloads_a_month, summary
 * pypi.tsv: name, version, month, rank_among_15000_most_downloaded, summary
+
+Both are required: the output depends on the full lists (the low-popularity pools are sampled by
+position, and every squat is checked against all existing names), so the bundled name samples in
+``data/names`` cannot reproduce it. Same lists, seed and count give a byte-identical feed.
 
 Mix: ~55 % npm / ~45 % PyPI; ~10 % new versions of popular packages, ~3 % squats of a
 top-1000 package made by one technique each, the rest legit low-popularity packages.
@@ -30,8 +35,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_NPM = Path("/work/.library/env/packages/npm.tsv")
-DEFAULT_PYPI = Path("/work/.library/env/packages/pypi.tsv")
 SEED = 20261102
 COUNT = 3000
 NPM_SHARE = 0.55
@@ -396,12 +399,15 @@ def add_known_malicious(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--npm", type=Path, default=DEFAULT_NPM)
-    parser.add_argument("--pypi", type=Path, default=DEFAULT_PYPI)
+    parser.add_argument("--npm", type=Path, required=True, help="npm.tsv package list (source)")
+    parser.add_argument("--pypi", type=Path, required=True, help="pypi.tsv package list (source)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--count", type=int, default=COUNT)
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
+    for flag, path in (("--npm", args.npm), ("--pypi", args.pypi)):
+        if not path.is_file():
+            parser.error(f"{flag} {path}: file not found (the registry package list to sample from)")
     events, labels = generate(args.npm, args.pypi, args.seed, args.count)
     rng = random.Random(args.seed + 1)
     add_known_malicious(events, labels, rng)
