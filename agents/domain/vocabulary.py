@@ -24,7 +24,7 @@ DETECTOR_REGISTRIES: Final = (*REGISTRIES, *WATCHLIST_ONLY_REGISTRIES)
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)
 """Lowest first."""
-SEVERITY_RANK: Final = MappingProxyType({s: i for i, s in enumerate(SEVERITIES)})
+SEVERITY_RANK: Final[MappingProxyType[str, int]] = MappingProxyType({s: i for i, s in enumerate(SEVERITIES)})
 
 Verdict = Literal["clean", "suspicious", "malicious"]
 VERDICTS: Final[tuple[Verdict, ...]] = get_args(Verdict)

@@ -51,15 +51,20 @@ async def write_with_retry(table: str, write: Write, rows: list[dict[str, Any]])
 async def write_batch(table: str, write: Write, events: Sequence[EventT], dlq: TopicT) -> None:
     """Write a batch; if a record is rejected, write them one by one and dead-letter the bad ones."""
     try:
-        await write_with_retry(table, write, [e.value for e in events])
+        await write_with_retry(table, write, [_record(e) for e in events])
         return
     except InvalidRowError as exc:
         log.error("batch for %s has a bad row, writing rows one by one: %s", table, exc)
     for event in events:
         try:
-            await write_with_retry(table, write, [event.value])
+            await write_with_retry(table, write, [_record(event)])
         except InvalidRowError as exc:
             await send_to_dlq(dlq, internal_error(exc), event.message, orjson.dumps(event.value))
+
+
+def _record(event: EventT) -> dict[str, Any]:
+    value: dict[str, Any] = event.value  # type: ignore[assignment]  # the orjson codec gives dicts
+    return value
 
 
 def register(ctx: StreamContext, sinks: Sequence[Sink], batch_size: int, batch_seconds: float) -> None:
