@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from typostream.agents.adapters.urls import mask_url
+from typostream.agents.domain.errors import ConfigError
 from typostream.agents.domain.vocabulary import REGISTRY_URLS
 
 ENV_PREFIX = "TYPOSTREAM_"
@@ -151,5 +152,5 @@ def _coerce(annotation: Any, raw: str, name: str) -> Any:
         if "Path" in text:
             return Path(raw)
     except ValueError as exc:
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {text}") from exc
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {text}") from exc
     return raw

@@ -17,6 +17,7 @@ from rich.table import Table
 from typostream.agents.adapters.analytics import Analytics
 from typostream.data.sample import iter_sample_labels
 from typostream.streams import components
+from typostream.streams.cli.app import error_line
 from typostream.streams.config import Settings
 from typostream.streams.producer import produce_lines, progress, read_lines
 from typostream.streams.stack import EmbeddedStack
@@ -110,7 +111,7 @@ def run_demo(
         if log.exists():  # the state dir is removed below: show why the worker failed first
             tail = log.read_text(errors="replace").splitlines()[-15:]
             console.print("worker log (last lines):", *tail, sep="\n", style="dim", markup=False)
-        console.print(f"typostream: error: {exc}", style="red", markup=False, soft_wrap=True)
+        console.print(f"typostream: error: {error_line(exc)}", style="red", markup=False, soft_wrap=True)
         return 1
     finally:
         if worker is not None:

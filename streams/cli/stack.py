@@ -15,7 +15,7 @@ from rich.table import Table
 
 from typostream.streams.cli.app import cli, command, fail
 from typostream.streams.config import ENV_PREFIX, Settings
-from typostream.streams.stack import EmbeddedStack, StackError, StackState
+from typostream.streams.stack import EmbeddedStack, StackState
 
 stack_app = typer.Typer(
     help="Run the embedded stack: Tansu (Kafka protocol), redis-server and chDB on 127.0.0.1.",
@@ -34,10 +34,7 @@ _err = Console(stderr=True)
 def _data_dir(data_dir: Path | None) -> Path:
     if data_dir is not None:
         return data_dir.resolve()
-    try:
-        return Settings.from_env().data_dir.resolve()
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
+    return Settings.from_env().data_dir.resolve()
 
 
 def _table(state: StackState, title: str) -> Table:
@@ -75,11 +72,8 @@ def up(
     stack = EmbeddedStack(directory, die_with_parent=foreground)
     if foreground and stack.status() is not None:
         raise fail(f"a stack is already running in {directory}; stop it with `typostream stack down`")
-    try:
-        existing = stack.status()
-        state = stack.up()
-    except StackError as exc:
-        raise fail(str(exc)) from exc
+    existing = stack.status()
+    state = stack.up()
     _print_state(state, f"embedded stack {'already running' if existing else 'up'} in {directory}")
     if foreground:
         _serve(stack, state)
@@ -116,7 +110,7 @@ def down(data_dir: DataDirOption = None) -> None:
     had_state = stack.state_file.exists()
     try:
         stack.down()
-    except (StackError, OSError) as exc:
+    except OSError as exc:
         raise fail(str(exc)) from exc
     typer.echo(f"embedded stack in {directory} {'stopped' if had_state else 'was not running'}")
 
