@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from typostream.streams.cli.app import command, fail
-from typostream.streams.cli.run import DataDir, Kafka, console, load_settings
+from typostream.streams.cli.options import DataDir, Kafka, console, load_settings
 from typostream.streams.config import Settings
 from typostream.streams.records_view import (
     Deduplicator,

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from typostream.agents.domain.errors import BrokerUnavailableError, TypostreamError
 from typostream.streams.cli.app import command, error_line, fail
-from typostream.streams.cli.run import DataDir, Kafka, load_settings
+from typostream.streams.cli.options import DataDir, Kafka, load_settings
 from typostream.streams.components import FEED_FACTORIES, FeedOptions, build_feed
 
 if TYPE_CHECKING:
