@@ -22,9 +22,9 @@ ENV_PREFIX = "TYPOSTREAM_"
 __all__ = ["ENV_PREFIX", "Settings", "mask_url"]
 
 
-def _secret(default: str) -> Any:
-    """A field whose value may carry a password: masked whenever settings are printed or logged."""
-    return field(default=default, metadata={"secret": True})
+def _secret(default: str, *, url: bool = True) -> Any:
+    """A field whose value may carry a password (``url``) or is one: masked when printed or logged."""
+    return field(default=default, metadata={"secret": "url" if url else "value"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,12 @@ class Settings:
     replication_factor: int = 1
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    # Bearer token for the HTTP API (required when web_host is not a loopback address).
+    api_token: str = _secret("", url=False)
+    # Limits of ad hoc analytics queries (API and `typostream query`).
+    query_max_seconds: float = 10.0
+    query_max_rows: int = 100_000
+    query_max_memory_bytes: int = 1_000_000_000
     max_event_bytes: int = 64 * 1024
     sink_batch_size: int = 2000
     sink_batch_seconds: float = 0.5
@@ -98,8 +104,11 @@ class Settings:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.metadata.get("secret"):
+            secret = f.metadata.get("secret")
+            if secret == "url":
                 value = mask_url(str(value))
+            elif secret == "value" and value:
+                value = "***"
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
 

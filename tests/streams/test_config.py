@@ -141,6 +141,14 @@ def test_masked_hides_secrets_and_stringifies_paths(tmp_path: Path) -> None:
     assert view["data_dir"] == str(tmp_path)
 
 
+def test_every_secret_field_is_masked_not_a_list_of_names(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, api_token="tok-3141", npm_replicate_url="https://u:pw-77@mirror/")
+    view = str(settings.masked())
+    assert "tok-3141" not in view and "pw-77" not in view
+    assert settings.masked()["api_token"] == "***"
+    assert Settings(data_dir=tmp_path).masked()["api_token"] == ""  # unset stays visibly unset
+
+
 def test_kafka_url_for_faust() -> None:
     plain = Settings(kafka_bootstrap="a:1, kafka://b:2", highwater_from_fetch=False)
     assert plain.kafka_url == "kafka://a:1;kafka://b:2"
