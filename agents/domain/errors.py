@@ -13,19 +13,27 @@ the user gave, so generic callers (argument parsers, the HTTP API) can still map
     │   ├── PatternFileError                the pattern JSON is unreadable or malformed
     │   ├── AdvisoryFileError               an OSV advisory file is unreadable or not JSON
     │   ├── InvalidDsnError                 a ClickHouse DSN is malformed
-    │   └── CursorFileError                 a feed cursor file is unreadable or unwritable
+    │   ├── CursorFileError                 a feed cursor file is unreadable or unwritable
+    │   └── EventFileError                  a JSON Lines file to produce is unreadable, not gzip or truncated
     ├── InvalidInputError (ValueError)      data handed to us cannot be processed
     │   ├── InvalidEventError               an input message (goes to the DLQ with ``reason``)
     │   ├── InvalidRowError                 a row a sink's table cannot take
-    │   └── ReadOnlyQueryError              an ad hoc query that is not one read-only statement
+    │   │   └── UndeliverableAlertError     an alert no retry will deliver (DLQ reason ``undeliverable``)
+    │   ├── ReadOnlyQueryError              an ad hoc query that is not one read-only statement
+    │   ├── QueryError                      the database refused an ad hoc query (syntax, unknown column…)
+    │   ├── QueryLimitError                 an ad hoc query hit a limit (``limit``: seconds/rows/bytes/memory)
+    │   ├── ManifestError                   a manifest/lockfile to scan is unreadable or malformed
+    │   └── PackageSpecError                a NAME / NAME==VERSION / NAME@VERSION to scan is malformed
     ├── UnsupportedRegistryError (ValueError)  a known registry this component has no client for
     ├── UpstreamError                       a request to a registry/HTTP service failed (``url``)
     │   ├── UpstreamUnavailableError        5xx / 429 / timeout / connection on every attempt
+    │   │   └── UpstreamRateLimitedError    ... and the service said when to retry (``retry_after_s``)
     │   ├── UpstreamHTTPError               an unexpected 4xx (``status``)
     │   └── UpstreamResponseError           the body is not the document expected
     ├── StoreError                          a database (ClickHouse) refused or failed a statement
     │   └── StoreUnavailableError           the database cannot be opened or reached
     ├── BrokerUnavailableError              Kafka cannot be reached
+    ├── SendStoppedError                    sending records stopped part-way (``sent`` were acknowledged)
     └── StackError                          the embedded stack cannot be started/inspected/stopped
         ├── BinaryNotFoundError             a server binary (tansu, redis-server) is missing
         └── StartupError                    a server exited or did not become ready in time
@@ -47,18 +55,24 @@ __all__ = [
     "InvalidEventError",
     "InvalidInputError",
     "InvalidRowError",
+    "ManifestError",
     "NameListError",
+    "PackageSpecError",
     "PatternFileError",
+    "QueryError",
+    "QueryLimitError",
     "ReadOnlyQueryError",
     "StackError",
     "StartupError",
     "StoreError",
     "StoreUnavailableError",
     "TypostreamError",
+    "UndeliverableAlertError",
     "UnknownRegistryError",
     "UnsupportedRegistryError",
     "UpstreamError",
     "UpstreamHTTPError",
+    "UpstreamRateLimitedError",
     "UpstreamResponseError",
     "UpstreamUnavailableError",
     "internal_error",
@@ -129,6 +143,30 @@ class ReadOnlyQueryError(InvalidInputError):
     """An ad hoc query must be one SELECT/WITH/SHOW/DESCRIBE/EXPLAIN statement."""
 
 
+class ManifestError(InvalidInputError):
+    """A manifest or lockfile cannot be read or parsed; the message names the file (and line) and why."""
+
+
+class PackageSpecError(InvalidInputError):
+    """A package to scan is not ``NAME``, ``NAME==VERSION`` (PyPI) or ``NAME@VERSION`` (npm)."""
+
+
+class QueryError(InvalidInputError):
+    """The database refused an ad hoc query; the message is its own (scrubbed), ``code`` its error code."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class QueryLimitError(InvalidInputError):
+    """An ad hoc query exceeded a limit; ``limit`` is which (seconds, rows, bytes, memory). Narrow it."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        self.limit = limit
+        super().__init__(message)
+
+
 class UnsupportedRegistryError(TypostreamError, ValueError):
     """The registry is known but this component has no client for it; the message lists those it has."""
 
@@ -191,3 +229,39 @@ class StartupError(StackError):
 def internal_error(exc: Exception) -> InvalidEventError:
     """Wrap an unexpected failure so the message is dead-lettered instead of stalling its partition."""
     return InvalidEventError("internal_error", f"{type(exc).__name__}: {exc}"[:500])
+
+
+class UndeliverableAlertError(InvalidRowError, InvalidEventError):
+    """A threat alert a target refused for good (4xx other than 429) or after every attempt.
+
+    Also an :class:`InvalidEventError` with reason ``undeliverable``, so the record is dead-lettered
+    with that reason (its ``detail`` names the target, masked, and the last answer).
+    """
+
+    def __init__(self, detail: str) -> None:
+        InvalidEventError.__init__(self, "undeliverable", detail)
+
+
+class UpstreamRateLimitedError(UpstreamUnavailableError):
+    """The service is rate limiting or down for now and said when to retry (``Retry-After``)."""
+
+    def __init__(self, message: str, url: str, retry_after_s: float) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(f"{message}; retry after {retry_after_s:g} s", url)
+
+
+# --- appended: producing a file to Kafka -----------------------------------------------------
+class EventFileError(ConfigError):
+    """A JSON Lines file to produce cannot be read to its end; the message names the file and line."""
+
+
+class SendStoppedError(TypostreamError):
+    """Sending stopped part-way: ``sent`` records were acknowledged before ``cause`` stopped it."""
+
+    def __init__(self, sent: int, cause: BaseException) -> None:
+        self.sent = sent
+        self.cause = cause
+        super().__init__(f"stopped after sending {sent} record(s): {cause}")
+
+
+__all__ += ["EventFileError", "SendStoppedError"]

@@ -13,12 +13,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from typostream.agents.domain.errors import BrokerUnavailableError, TypostreamError
+from typostream.agents.domain.errors import BrokerUnavailableError, ConfigError, TypostreamError
 from typostream.streams.cli.app import command, error_line, fail
 from typostream.streams.cli.options import DataDir, Kafka, load_settings
 from typostream.streams.components import FEED_FACTORIES, FeedOptions, build_feed
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from typostream.agents.adapters.feeds import CursorStore, FeedSource, FeedStats
 
 console = Console(stderr=True)
@@ -34,7 +36,12 @@ def feed(
         bool, typer.Option("--once", help="Poll once, publish, save the cursor and exit.")
     ] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between polls.")] = 30.0,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="npm: changes per request; PyPI: cap.")] = 500,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", min=1, help="npm: changes per request (npm allows up to 10000); PyPI: events per poll."
+        ),
+    ] = 500,
     pypi_url: Annotated[
         str | None, typer.Option("--pypi-url", help="PyPI base URL (env TYPOSTREAM_PYPI_URL).")
     ] = None,
@@ -55,8 +62,19 @@ def feed(
     ] = None,
     npm_since: Annotated[
         str,
-        typer.Option("--npm-since", help="npm start sequence without a saved cursor ('now')."),
+        typer.Option(
+            "--npm-since", help="npm start sequence without a saved cursor ('now': the replica's update_seq)."
+        ),
     ] = "now",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", min=0, max=65535, help="Serve Prometheus /metrics on this port (0: any free)."
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address /metrics binds to (default loopback only).")
+    ] = "127.0.0.1",
     data_dir: DataDir = None,
     kafka: Kafka = None,
 ) -> None:
@@ -73,6 +91,7 @@ def feed(
     options = FeedOptions(npm_since=npm_since, pypi_new_projects=pypi_new_projects)
     source = build_feed(settings, registry.value, options)
     store = CursorStore.for_registry(settings.data_dir, registry.value)
+    server = _serve_metrics(metrics_host, metrics_port) if metrics_port is not None else None
     try:
         stats = asyncio.run(
             _run(source, store, settings.kafka_bootstrap, settings.topic_input, interval, once, limit)
@@ -81,10 +100,28 @@ def feed(
         raise  # one line, exit 2: the CLI's error path (cli/app.py)
     except Exception as exc:
         raise fail(error_line(exc)) from exc
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
     typer.echo(
         f"{registry.value}: sent {stats.sent} event(s) to {settings.topic_input} in {stats.polls} poll(s); "
         f"cursor saved to {store.path}"
     )
+
+
+def _serve_metrics(host: str, port: int) -> WSGIServer:
+    """prometheus_client's /metrics server on ``host:port`` (a daemon thread); prints the address."""
+    from prometheus_client import start_http_server
+
+    try:
+        server, _ = start_http_server(port, addr=host)
+    except OSError as exc:
+        raise ConfigError(f"--metrics-port {port}: cannot listen on {host}: {exc.strerror or exc}") from exc
+    bound_host, bound_port = server.server_address[:2]
+    shown = bound_host.decode() if isinstance(bound_host, bytes) else bound_host
+    console.print(f"metrics on http://{shown}:{bound_port}/metrics", highlight=False)
+    return server
 
 
 async def _run(
@@ -112,10 +149,18 @@ async def _run(
             await future
 
     def status(stats: FeedStats) -> None:
-        cursor = ", ".join(f"{k}={v}" for k, v in stats.cursor.items()) or "-"
+        cursor = (
+            ", ".join(
+                f"{k}=<{len(v)}>" if isinstance(v, dict | list) else f"{k}={v}"
+                for k, v in stats.cursor.items()
+            )
+            or "-"
+        )
+        backlog = "?" if stats.backlog is None else str(stats.backlog)
         line = (
             f"[bold]{stats.registry}[/] {time.strftime('%H:%M:%S')} polls={stats.polls} sent={stats.sent} "
-            f"dup={stats.duplicates} skipped={stats.skipped} errors={stats.errors} cursor({escape(cursor)})"
+            f"dup={stats.duplicates} skipped={stats.skipped} errors={stats.errors} lag={stats.lag_s:.0f}s "
+            f"backlog={backlog} cursor({escape(cursor)})"
         )
         if stats.last_error:
             line += f" [red]{escape(stats.last_error)}[/]"

@@ -1,8 +1,9 @@
 """Where a poller got to: ``<data_dir>/feeds/<registry>.json``, written atomically after each poll.
 
-The file holds the registry's own cursor (npm: the opaque ``since`` sequence; PyPI: the newest
-``pubDate`` and the name/version seen there) plus the ids of the most recently sent events, so a
-restart neither re-publishes nor skips.
+The file holds the registry's own cursor (npm: the opaque ``since`` sequence, when the feed was last
+caught up and packuments still to re-fetch; PyPI: the journal serial, the newest RSS ``pubDate`` and
+the RSS-sent ids the journal has not reached yet) plus the ids of the most recently sent events, so
+a restart neither re-publishes nor skips.
 """
 
 from __future__ import annotations
