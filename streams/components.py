@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # adapters pull in clickhouse-connect / aiohttp: import them 
     from typostream.agents.adapters.clickhouse import ClickHouseConnection
     from typostream.agents.adapters.feeds.base import FeedSource
     from typostream.agents.adapters.registry import RegistryClient
+    from typostream.agents.adapters.sinks.alerts import AlertSink
     from typostream.agents.adapters.sinks.base import Sink
     from typostream.agents.domain.patterns import PatternSet
 
@@ -31,6 +32,8 @@ __all__ = [
     "SINK_FACTORIES",
     "Enrichment",
     "FeedOptions",
+    "alerts_configured",
+    "build_alert_sink",
     "build_analytics",
     "build_assessor",
     "build_detector",
@@ -76,13 +79,54 @@ def _clickhouse_sink(settings: Settings, resources: SinkResources) -> Sink:
     return ClickHouseSink(resources.clickhouse(), batch_size=settings.sink_batch_size)
 
 
+def alerts_configured(settings: Settings) -> bool:
+    """Whether any alert target is set (the worker then feeds the ``alerts`` sink automatically)."""
+    return bool(settings.alert_webhook_urls.strip() or settings.alert_slack_webhook_url.strip())
+
+
+def build_alert_sink(settings: Settings) -> AlertSink:
+    """The alert sink for the configured targets (ConfigError when none is set or one is malformed)."""
+    from typostream.agents.adapters.alerts import FileSentStore, RedisSentStore, SentStore, parse_targets
+    from typostream.agents.adapters.sinks.alerts import AlertSink
+
+    targets = parse_targets(
+        settings.alert_webhook_urls, settings.alert_slack_webhook_url, settings.alert_min_severity
+    )
+    if not targets:
+        raise ConfigError(
+            "no alert target: set TYPOSTREAM_ALERT_WEBHOOK_URLS and/or TYPOSTREAM_ALERT_SLACK_WEBHOOK_URL"
+        )
+    store: SentStore
+    if settings.alert_dedupe == "file":
+        store = FileSentStore(settings.data_dir / "alerts", settings.alert_dedupe_ttl_s)
+    elif settings.alert_dedupe == "redis":
+        store = RedisSentStore(settings.redis_url, settings.alert_dedupe_ttl_s)
+    else:
+        raise ConfigError(f"TYPOSTREAM_ALERT_DEDUPE={settings.alert_dedupe!r}: expected 'file' or 'redis'")
+    return AlertSink(
+        targets,
+        store,
+        max_attempts=settings.alert_max_attempts,
+        backoff_s=settings.alert_backoff_s,
+        timeout_s=settings.alert_timeout_s,
+        rate_per_s=settings.alert_rate_per_s,
+        burst=settings.alert_burst,
+    )
+
+
+def _alerts_sink(settings: Settings, resources: SinkResources) -> Sink:
+    return build_alert_sink(settings)
+
+
 SINK_FACTORIES: MappingProxyType[str, Callable[[Settings, SinkResources], Sink]] = MappingProxyType(
-    {"clickhouse": _clickhouse_sink}
+    {"clickhouse": _clickhouse_sink, "alerts": _alerts_sink}
 )
 
 
 def build_sinks(settings: Settings, resources: SinkResources) -> list[Sink]:
     ids = [s.strip() for s in settings.sinks.split(",") if s.strip()]
+    if settings.alert_in_worker and alerts_configured(settings) and "alerts" not in ids:
+        ids.append("alerts")  # a configured alert target turns delivery on without TYPOSTREAM_SINKS
     unknown = [i for i in ids if i not in SINK_FACTORIES]
     if unknown:
         raise ConfigError(

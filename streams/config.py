@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from typostream.agents.adapters.urls import mask_url
 from typostream.agents.domain.errors import ConfigError
@@ -49,6 +50,9 @@ class Settings:
     replication_factor: int = 1
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    # Seconds an HTTP client may take to send a request's head, or its body, or stay idle between
+    # requests, before the worker's web server closes the connection (streams/web/server.py).
+    web_client_timeout_s: float = 10.0
     # Bearer token for the HTTP API (required when web_host is not a loopback address).
     api_token: str = _secret("", url=False)
     # Limits of ad hoc analytics queries (API and `typostream query`).
@@ -80,6 +84,28 @@ class Settings:
     watchlist_file: Path | None = None
     allowlist_file: Path | None = None
     log_level: str = "WARNING"
+    # `POST /api/v1/scan` bodies that name no registry (the seed's `{package_name, version}`).
+    scan_default_registry: str = "npm"
+    # Alert delivery (sink `alerts`, README "Alerts"): on in the worker when a target is set, or
+    # alone as `typostream alerts run`. URLs are secrets (masked as a whole); an entry may start
+    # with `SEVERITY=` to override the minimum severity for that target.
+    alert_webhook_urls: str = _secret("", url=False)
+    alert_slack_webhook_url: str = _secret("", url=False)
+    alert_min_severity: str = "high"
+    alert_in_worker: bool = True
+    alert_max_attempts: int = 8
+    alert_backoff_s: float = 1.0
+    alert_timeout_s: float = 10.0
+    alert_rate_per_s: float = 1.0
+    alert_burst: int = 5
+    alert_dedupe: str = "file"
+    alert_dedupe_ttl_s: float = 7 * 86400.0
+    # A worker facing a broker that lost its data (embedded memory broker restarted) drops the
+    # table partitions and committed offsets that are ahead of it and goes on (streams/recovery.py);
+    # false: fail on start with Faust's ConsistencyError instead.
+    recover_broker_loss: bool = True
+    # `typostream stack up` keeps broker data across restarts (Tansu on a local S3 store) by default.
+    stack_durable: bool = False
 
     @property
     def kafka_url(self) -> str:
@@ -136,13 +162,44 @@ class Settings:
             # set explicitly (env var or flag) still wins: explicit beats discovered.
             from_state = {k: v for k, v in state.items() if ENV_PREFIX + k.upper() not in env}
             settings = settings.replace(**from_state)
-        return settings.replace(**overrides)
+        settings = settings.replace(**overrides)
+        _check_ports(settings)
+        return settings
 
 
 def _stack_state(data_dir: Path) -> dict[str, str]:
     from typostream.streams.stack.state import read_urls
 
     return read_urls(data_dir)
+
+
+def _check_ports(settings: Settings) -> None:
+    """Every ``*_port`` and the port of every URL setting is 0-65535 (a ConfigError names the variable)."""
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        problem = None
+        if f.name.endswith("_port") and isinstance(value, int) and not 0 <= value <= 65535:
+            problem, shown = "port out of range 0-65535", str(value)
+        elif f.metadata.get("secret") == "url" and isinstance(value, str):
+            problem, shown = _url_problem(value, f.name == "kafka_bootstrap"), repr(mask_url(value))
+        if problem:
+            raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={shown}: {problem}")
+
+
+def _url_problem(value: str, host_list: bool = False) -> str | None:
+    """Why a URL (or a ``host:port[,host:port]`` list) cannot be used, without echoing any of it."""
+    entries = [e.strip() for e in value.split(",") if e.strip()] if host_list else [value]
+    for entry in entries:
+        try:
+            _ = urlsplit(entry if "://" in entry else f"//{entry}").port  # parses and range-checks
+        except ValueError as exc:
+            text = str(exc)
+            if "out of range" in text:
+                return "port out of range 0-65535"
+            if "Port" in text:
+                return "port is not a number"
+            return f"not a valid URL ({text})"
+    return None
 
 
 def _coerce(annotation: Any, raw: str, name: str) -> Any:

@@ -32,7 +32,10 @@ VERDICTS: Final[tuple[Verdict, ...]] = get_args(Verdict)
 ThreatType = Literal["typosquat", "dependency_confusion", "malicious_package", "suspicious_pattern"]
 THREAT_TYPES: Final[tuple[ThreatType, ...]] = get_args(ThreatType)
 
-DeadLetterReason = Literal["not_json", "not_object", "schema", "oversized", "bad_encoding", "internal_error"]
+DeadLetterReason = Literal[
+    "not_json", "not_object", "schema", "oversized", "bad_encoding", "internal_error", "undeliverable"
+]
+"""``undeliverable``: a threat alert a target refused for good (4xx other than 429) or after every attempt."""
 DEAD_LETTER_REASONS: Final[tuple[DeadLetterReason, ...]] = get_args(DeadLetterReason)
 
 REGISTRY_URLS: Final = MappingProxyType(
