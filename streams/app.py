@@ -31,6 +31,7 @@ from typostream.streams.config import Settings
 from typostream.streams.tables import declare_tables
 from typostream.streams.topics import declare_topics
 from typostream.streams.transport import register_transport
+from typostream.streams.web.server import web_application_options
 
 if TYPE_CHECKING:
     from typostream.agents.adapters.analytics import Analytics
@@ -65,6 +66,8 @@ def faust_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
+        # Slow or oversized HTTP clients are disconnected (head/body/idle limits, 1 MiB bodies).
+        web_application_options=web_application_options(settings),
         # Faster group joins on a single-node broker (infra notes: 4–8 s to Ready instead of ~30 s).
         broker_session_timeout=4,
         broker_heartbeat_interval=1,

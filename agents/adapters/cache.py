@@ -11,10 +11,23 @@
 TTLs are per value class (:data:`DEFAULT_TTLS`: ``metadata`` 1 h, ``negative`` 5 min, ``malicious``
 24 h; unknown classes use ``default``); L1 keeps entries at most ``l1_max_ttl_s`` so workers do
 not serve stale data for long. Concurrent misses of one key share one load (single-flight, per
-process). Redis errors never fail a lookup: they are counted
-(``typostream_cache_redis_errors_total``) and the cache goes on with the loader, skipping Redis
-for ``redis_backoff_s`` so a dead Redis does not add a connect timeout to every lookup. Loader
-exceptions propagate to every waiter and are not cached.
+process). Loader exceptions propagate to every waiter and are not cached.
+
+Redis errors never fail a lookup, and a Redis outage costs lookups at most one timeout:
+
+* **A restarted Redis is not an outage.** Every pooled connection to the old process is stale.
+  The client this cache builds from a URL retries a command once, at once, on a fresh
+  connection after a ``ConnectionError`` (redis-py ``Retry(NoBackoff(), 1)`` limited to
+  ``ConnectionError``; GET and SET are idempotent), so each stale socket costs a reconnect, not
+  an error. Timeouts are not retried: that would double the wait on a hung server. (redis-py's
+  ``health_check_interval`` would PING idle connections first: one round trip more, and it still
+  needs the retry to reconnect.)
+* **A failing Redis is skipped, then probed.** The first error is counted
+  (``typostream_cache_redis_errors_total{op=get|set}``) and turns Redis off for every lookup
+  (``op=skipped``): they go straight to the loader. One background task PINGs Redis every
+  ``redis_probe_interval_s`` (failures: ``op=probe``) and turns it back on at the first answer,
+  so L2 serves again within about that interval after Redis returns, while no lookup waits on
+  a dead or hung Redis beyond the ``redis_timeout_s`` of those already in flight when it failed.
 
 Every lookup counts ``typostream_cache_requests_total{level, result, cls}``: ``l1`` hit/miss,
 ``l2`` hit/miss (when Redis was asked), ``l3`` hit (loader returned a value) / miss (``None``).
@@ -32,6 +45,9 @@ from typing import Any, Final, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from typostream.agents.adapters.metrics import CACHE_REDIS_ERRORS, CACHE_REQUESTS
@@ -97,24 +113,26 @@ class MultiLevelCache:
         l1_max_ttl_s: float = 300.0,
         key_prefix: str = "typostream:",
         redis_timeout_s: float = 0.5,
-        redis_backoff_s: float = 5.0,
+        redis_probe_interval_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttls: dict[str, float] = {**DEFAULT_TTLS, **(ttls or {})}
         self.l1_max_ttl_s = l1_max_ttl_s
         self.key_prefix = key_prefix
-        self.redis_backoff_s = redis_backoff_s
+        self.redis_probe_interval_s = redis_probe_interval_s
         self._clock = clock
         self._l1 = _L1(l1_size, clock)
         self._inflight: dict[str, asyncio.Task[Any]] = {}
-        self._redis_down_until = 0.0
+        self._redis_up = True
+        self._probe: asyncio.Task[None] | None = None
         self._owns_redis = isinstance(redis, str)
         if isinstance(redis, str):
             self._redis: aioredis.Redis | None = aioredis.from_url(
                 redis,
                 socket_timeout=redis_timeout_s,
                 socket_connect_timeout=redis_timeout_s,
-                retry_on_timeout=False,
+                # a stale pooled connection (Redis restarted) reconnects once instead of failing
+                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             )
         else:
             self._redis = redis
@@ -125,10 +143,19 @@ class MultiLevelCache:
     def redis_key(self, cls: str, key: str) -> str:
         return f"{self.key_prefix}{cls}:{key}"
 
+    @property
+    def redis_up(self) -> bool:
+        """False while Redis is skipped after an error (until a probe PING answers)."""
+        return self._redis_up
+
     async def close(self) -> None:
-        """Wait for in-flight loads, then close the Redis client if this cache created it."""
+        """Wait for in-flight loads, stop the probe, close the Redis client if this cache created it."""
         if self._inflight:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
+            self._probe = None
         if self._redis is not None and self._owns_redis:
             await self._redis.aclose()
         self._redis = None
@@ -196,15 +223,31 @@ class MultiLevelCache:
     def _redis_usable(self) -> bool:
         if self._redis is None:
             return False
-        if self._redis_down_until > self._clock():
+        if not self._redis_up:
             CACHE_REDIS_ERRORS.labels("skipped").inc()
             return False
         return True
 
     def _redis_failed(self, op: str, exc: BaseException) -> None:
         CACHE_REDIS_ERRORS.labels(op).inc()
-        self._redis_down_until = self._clock() + self.redis_backoff_s
-        log.warning("cache_redis_error op=%s error=%s: %s", op, type(exc).__name__, exc)
+        if self._redis_up:
+            log.warning("cache_redis_error op=%s error=%s: %s", op, type(exc).__name__, exc)
+        self._redis_up = False
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(self._probe_until_up())
+
+    async def _probe_until_up(self) -> None:
+        """PING every ``redis_probe_interval_s`` until Redis answers, then use it again."""
+        while self._redis is not None:
+            await asyncio.sleep(self.redis_probe_interval_s)
+            try:
+                await self._redis.ping()
+            except (RedisError, OSError, TimeoutError):
+                CACHE_REDIS_ERRORS.labels("probe").inc()
+                continue
+            self._redis_up = True
+            log.warning("cache_redis_back")
+            return
 
     async def _redis_get(self, full_key: str) -> bytes | None:
         if not self._redis_usable():

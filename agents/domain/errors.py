@@ -140,7 +140,7 @@ class InvalidRowError(InvalidInputError):
 
 
 class ReadOnlyQueryError(InvalidInputError):
-    """An ad hoc query must be one SELECT/WITH/SHOW/DESCRIBE/EXPLAIN statement."""
+    """An ad hoc query must be one read-only SELECT the guard allows; the message names the rule."""
 
 
 class ManifestError(InvalidInputError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -79,19 +80,42 @@ def produce(
     kafka: Kafka = None,
     topic: Annotated[str | None, typer.Option("--topic", help="Defaults to the input topic.")] = None,
 ) -> None:
-    """Publish events from a JSON Lines file to the input topic (lines are sent as-is)."""
-    from typostream.streams.producer import produce_lines, read_lines
+    """Publish events from a JSON Lines file to the input topic (lines are sent as-is).
+
+    The file is read as it is sent. If it breaks part-way (a truncated .gz) or Kafka refuses a
+    line, the one error line says what happened where and how many lines were sent before.
+    """
+    from typostream.agents.domain.errors import EventFileError, SendStoppedError
+    from typostream.streams.producer import iter_lines, produce_lines
 
     settings = load_settings(data_dir, kafka)
+    target = topic or settings.topic_input
     try:
-        lines = read_lines(file)
+        with open(file, "rb"):
+            pass
     except OSError as exc:
         raise fail(f"cannot read {file}: {exc.strerror or exc}") from exc
+    current = 0  # the file line being sent, for the error message
+
+    def lines() -> Iterator[bytes]:
+        nonlocal current
+        for number, line in iter_lines(file):
+            current = number
+            yield line
+
+    shown = console if console.is_terminal else None  # no progress bar in logs and pipes
     try:
-        sent = asyncio.run(produce_lines(settings, lines, topic or settings.topic_input, console=console))
+        sent = asyncio.run(produce_lines(settings, lines(), target, console=shown))
+    except SendStoppedError as exc:
+        if isinstance(exc.cause, EventFileError):
+            problem = str(exc.cause)
+        else:
+            where = f"stopped at line {current} of {file}"  # the line sent last, or the one refused
+            problem = f"cannot produce to {settings.kafka_bootstrap} ({where}): {error_line(exc.cause)}"
+        raise fail(f"{problem}; sent {exc.sent} line(s) to {target} before it stopped") from exc
     except Exception as exc:
         raise fail(f"cannot produce to {settings.kafka_bootstrap}: {exc}") from exc
-    typer.echo(f"sent {sent} event(s) to {topic or settings.topic_input}")
+    typer.echo(f"sent {sent} event(s) to {target}")
 
 
 @command()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from typostream.agents.domain.errors import ConfigError
 from typostream.streams import config
 from typostream.streams.config import Settings, mask_url
 from typostream.streams.stack import StackState
@@ -62,6 +68,46 @@ def test_env_values_are_coerced(tmp_path: Path) -> None:
 def test_bad_env_value_names_the_variable(tmp_path: Path, name: str, raw: str) -> None:
     with pytest.raises(ValueError, match=name):
         Settings.from_env(environ={name: raw}, data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "why"),
+    [
+        ("TYPOSTREAM_WEB_PORT", "abc", "is not a valid int"),
+        ("TYPOSTREAM_WEB_PORT", "99999", "port out of range 0-65535"),
+        ("TYPOSTREAM_WEB_PORT", "-1", "port out of range 0-65535"),
+        ("TYPOSTREAM_CLICKHOUSE_DSN", "https://u:hunter2@ch:99999/db", "port out of range 0-65535"),
+        ("TYPOSTREAM_REDIS_URL", "redis://:hunter2@cache:abc/0", "port"),
+        ("TYPOSTREAM_PYPI_URL", "https://[::1/simple", "not a valid URL (Invalid IPv6 URL)"),
+        ("TYPOSTREAM_KAFKA_BOOTSTRAP", "k1:9092,k2:70000", "port out of range 0-65535"),
+    ],
+)
+def test_bad_port_is_a_config_error_naming_the_variable_without_its_secret(
+    tmp_path: Path, name: str, raw: str, why: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(environ={name: raw}, data_dir=tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{name}=") and why in message
+    assert "hunter2" not in message and "\n" not in message
+
+
+def test_bad_port_given_as_an_override_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="TYPOSTREAM_CLICKHOUSE_DSN"):
+        Settings.from_env(environ={}, data_dir=tmp_path, clickhouse_dsn="http://ch:123456/db")
+    with pytest.raises(ConfigError, match="TYPOSTREAM_WEB_PORT"):
+        Settings.from_env(environ={}, data_dir=tmp_path, web_port=65536)
+
+
+def test_valid_ports_and_urls_pass(tmp_path: Path) -> None:
+    env = {
+        "TYPOSTREAM_WEB_PORT": "0",
+        "TYPOSTREAM_KAFKA_BOOTSTRAP": "[::1]:9092, kafka://k2:65535",
+        "TYPOSTREAM_CLICKHOUSE_DSN": "chdb:///data/ch",
+        "TYPOSTREAM_REDIS_URL": "redis://:p%40ss@[::1]:6379/0",
+    }
+    settings = Settings.from_env(environ=env, data_dir=tmp_path)
+    assert settings.web_port == 0 and settings.kafka_bootstrap == "[::1]:9092, kafka://k2:65535"
 
 
 def test_stack_state_beats_defaults(tmp_path: Path, fake_stack: dict[str, str]) -> None:
@@ -123,10 +169,122 @@ def test_real_state_file_of_a_dead_stack_is_ignored(tmp_path: Path) -> None:
         ("chdb:///data/clickhouse", "chdb:///data/clickhouse"),
         ("127.0.0.1:9092", "127.0.0.1:9092"),
         ("redis://:pw@[::1]:6379/0", "redis://:***@[::1]:6379/0"),
+        # unencoded "#", "?", "/", "@" in a password: a strict parser ends the host early
+        ("redis://:pa#ss@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("https://user:pa?ss@ch:8443/db", "https://user:***@ch:8443/db"),
+        ("https://user:pa/ss@ch:8443/db", "https://user:***@ch:8443/db"),
+        ("https://user:p@ss@ch:8443/db", "https://user:***@ch:8443/db"),
+        ("user:pw@kafka:9092", "user:***@kafka:9092"),
+        # credentials in query parameters (any case, any separator style)
+        ("https://ch:8443/db?user=u&password=hunter2", "https://ch:8443/db?user=u&password=***"),
+        ("https://ch/db?PASSWORD=x&secure=1", "https://ch/db?PASSWORD=***&secure=1"),
+        ("https://ch/db?pass=x", "https://ch/db?pass=***"),
+        ("https://ch/db?pwd=x", "https://ch/db?pwd=***"),
+        ("https://mirror/simple?token=t0k", "https://mirror/simple?token=***"),
+        (
+            "https://s3/b?X-Amz-Security-Token=t&X-Amz-Signature=s",
+            "https://s3/b?X-Amz-Security-Token=***&X-Amz-Signature=***",
+        ),
+        (
+            "https://h/x?access_key=a&secret_key=b&region=eu",
+            "https://h/x?access_key=***&secret_key=***&region=eu",
+        ),
+        ("https://h/x?client_secret=a;api_key=b", "https://h/x?client_secret=***"),
+        ("https://h/cb#access_token=abc&state=1", "https://h/cb#access_token=***&state=1"),
+        ("https://h/x?q=a#token=t", "https://h/x?q=a#token=***"),
+        ("https://h/db?password=", "https://h/db?password=***"),
+        ("https://h:1/db?password=p@ss", "https://h:***"),  # both readings: mask their union
+        # malformed, still masked and never an exception
+        ("http://u:pw@ch:99999/db", "http://u:***@ch:99999/db"),
+        ("https://registry.npmjs.org/@babel/core", "https://registry.npmjs.org/@babel/core"),
+        ("https://h/x?keyspace=k&monkey=m", "https://h/x?keyspace=k&monkey=m"),
     ],
 )
 def test_mask_url(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+# Passwords over printable characters (no whitespace); the userinfo takes them unencoded.
+PASSWORDS = st.text(alphabet=string.printable.strip(), min_size=4, max_size=24)
+NO_AMPERSAND = st.text(alphabet=string.printable.strip().replace("&", ""), min_size=4, max_size=24)
+SECRET_PARAMETERS = ("password", "pass", "pwd", "token", "secret", "access_key", "Api-Key", "X-Amz-Signature")
+URL_PARTS = {
+    "scheme": st.sampled_from(["redis", "https", "http", "rediss"]),
+    "user": st.sampled_from(["", "default", "u.ser-1"]),
+    "host": st.sampled_from(["cache", "ch.example", "10.0.0.7", "[::1]"]),
+    "port": st.sampled_from(["", ":6379", ":8443"]),
+    "path": st.sampled_from(["", "/0", "/db/x"]),
+    "query": st.sampled_from(["", "?secure=1", "?a=b&c=d"]),
+}
+PROPERTY = hypothesis_settings(
+    max_examples=400, database=None, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
+)
+
+
+def _leaks(masked: str, secret: str) -> bool:
+    # "***" becomes one char no password has, so a password ending in "*" cannot match by overlap
+    return secret in masked.replace("***", "\0")
+
+
+@PROPERTY
+@given(password=PASSWORDS, **URL_PARTS)
+def test_mask_url_never_shows_a_userinfo_password(
+    password: str, scheme: str, user: str, host: str, port: str, path: str, query: str
+) -> None:
+    url = f"{scheme}://{user}:{password}@{host}{port}{path}{query}"
+    assume(password not in url.replace(password, ""))  # not also a piece of the host, scheme...
+    masked = mask_url(url)
+    assert not _leaks(masked, password), masked
+    assert not _leaks(masked, quote(password, safe="")), masked
+    assert masked.startswith(f"{scheme}://{user}:***")
+
+
+@PROPERTY
+@given(
+    password=NO_AMPERSAND,
+    parameter=st.sampled_from(SECRET_PARAMETERS),
+    encode=st.booleans(),
+    before=st.sampled_from(["", "user=u&", "secure=1&"]),
+    after=st.sampled_from(["", "&secure=1"]),
+    **URL_PARTS,
+)
+def test_mask_url_never_shows_a_query_password(
+    password: str,
+    parameter: str,
+    encode: bool,
+    before: str,
+    after: str,
+    scheme: str,
+    user: str,
+    host: str,
+    port: str,
+    path: str,
+    query: str,
+) -> None:
+    value = quote(password, safe="") if encode else password
+    url = f"{scheme}://{host}{port}{path}?{before}{parameter}={value}{after}"
+    assume(password not in url.replace(value, "") and value not in url.replace(value, ""))
+    masked = mask_url(url)
+    assert not _leaks(masked, password), masked
+    assert not _leaks(masked, value), masked
+
+
+@PROPERTY
+@given(password=PASSWORDS, token=NO_AMPERSAND, **URL_PARTS)
+def test_mask_url_hides_userinfo_and_query_credentials_together(
+    password: str, token: str, scheme: str, user: str, host: str, port: str, path: str, query: str
+) -> None:
+    url = f"{scheme}://{user}:{password}@{host}{port}{path}?token={quote(token, safe='')}"
+    skeleton = url.replace(password, "").replace(quote(token, safe=""), "")
+    assume(password not in skeleton and token not in skeleton and quote(token, safe="") not in skeleton)
+    masked = mask_url(url)
+    assert not _leaks(masked, password) and not _leaks(masked, quote(token, safe="")), masked
+
+
+@PROPERTY
+@given(url=st.text(max_size=60))
+def test_mask_url_never_raises(url: str) -> None:
+    assert isinstance(mask_url(url), str)
 
 
 def test_masked_hides_secrets_and_stringifies_paths(tmp_path: Path) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
-from collections.abc import AsyncIterator, Callable
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,7 +18,8 @@ from prometheus_client import REGISTRY
 
 from typostream.agents.adapters.cache import MultiLevelCache
 from typostream.agents.domain.metadata import PackageMetadata
-from typostream.streams.stack import StackState
+from typostream.streams.stack import StackState, redis_server
+from typostream.streams.stack.processes import free_port, spawn, stop_popen, wait_ready
 
 
 class FakeClock:
@@ -187,23 +192,28 @@ async def test_per_class_ttls(
 
 @pytest.mark.integration
 async def test_redis_down_degrades_to_loader(key_prefix: str) -> None:
-    clock = FakeClock()
     cache = MultiLevelCache(
-        f"redis://127.0.0.1:{_closed_port()}/0", key_prefix=key_prefix, clock=clock, redis_timeout_s=0.2
+        f"redis://127.0.0.1:{_closed_port()}/0",
+        key_prefix=key_prefix,
+        redis_timeout_s=0.2,
+        redis_probe_interval_s=0.05,
     )
     try:
-        gets, skipped = redis_errors("get"), redis_errors("skipped")
+        gets, skipped, probes = redis_errors("get"), redis_errors("skipped"), redis_errors("probe")
         l3_hits = requests("l3", "hit", "metadata")
         loader = CountingLoader({"ok": True})
         assert await cache.get_or_load("metadata", "a", loader) == {"ok": True}
-        assert await cache.get_or_load("metadata", "b", loader) == {"ok": True}  # Redis backed off
+        assert not cache.redis_up
+        assert await cache.get_or_load("metadata", "b", loader) == {"ok": True}  # Redis skipped
         assert loader.calls == 2
         assert redis_errors("get") - gets == 1
         assert redis_errors("skipped") - skipped >= 1
         assert requests("l3", "hit", "metadata") - l3_hits == 2
-        clock.now += 10  # backoff over: Redis is tried (and fails) again
+        await asyncio.sleep(0.3)  # the background probe keeps trying (and failing); lookups do not
         assert await cache.get_or_load("metadata", "c", loader) == {"ok": True}
-        assert redis_errors("get") - gets == 2
+        assert redis_errors("probe") - probes >= 2
+        assert redis_errors("get") - gets == 1
+        assert not cache.redis_up
     finally:
         await cache.close()
 
@@ -240,3 +250,147 @@ async def test_cancelled_caller_does_not_cancel_the_shared_load(cache_factory: C
     assert await second == "v"
     assert loader.calls == 1
     assert first.cancelled()
+
+
+# --- Redis restarts and outages: a private redis-server this test may stop, freeze and restart ---
+
+
+class PrivateRedis:
+    """A redis-server on a fixed port (restarts keep the port, lose the data: persistence is off)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = redis_server.url(self.port)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = spawn(
+            redis_server.command(self.port, self.workdir), self.workdir / "redis.log", die_with_parent=True
+        )
+        wait_ready(self.proc, self.port, redis_server.ping_ready, timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_popen(self.proc)
+            self.proc = None
+
+    def freeze(self) -> None:  # accepts TCP connections (kernel backlog) but never answers
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def put(self, key: str, value: bytes) -> None:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        try:
+            client.set(key, value)
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            server.thaw()
+        server.stop()
+
+
+async def _warm_pool(cache: MultiLevelCache, connections: int = 8) -> None:
+    """Concurrent lookups so the client's pool holds ``connections`` sockets to the old server."""
+
+    async def load() -> Any:
+        await asyncio.sleep(0.02)
+        return {"warm": True}
+
+    await asyncio.gather(*(cache.get_or_load("metadata", f"warm-{i}", load) for i in range(connections)))
+
+
+async def _seconds_until_l2_serves(cache: MultiLevelCache, server: PrivateRedis, key_prefix: str) -> float:
+    """Keep 8 lookups in flight (every pooled connection gets used) until Redis answers again."""
+    server.put(f"{key_prefix}metadata:probe", orjson.dumps({"from": "redis"}))
+    started = time.monotonic()
+    round_no = 0
+    while time.monotonic() - started < 30:
+        round_no += 1
+        cache.clear_l1()
+        others = [cache.get_or_load("metadata", f"other-{round_no}-{i}", CountingLoader(i)) for i in range(7)]
+        probe, *_ = await asyncio.gather(
+            cache.get_or_load("metadata", "probe", CountingLoader({"from": "loader"})), *others
+        )
+        if probe == {"from": "redis"}:
+            return time.monotonic() - started
+        await asyncio.sleep(0.02)
+    return float("inf")
+
+
+@pytest.mark.integration
+async def test_serves_l2_again_within_2s_of_a_redis_restart(
+    private_redis: PrivateRedis, key_prefix: str
+) -> None:
+    cache = MultiLevelCache(private_redis.url, key_prefix=key_prefix)  # the defaults the worker uses
+    try:
+        await _warm_pool(cache)
+        private_redis.stop()
+        private_redis.start()  # same port; every pooled connection is now stale
+        assert await _seconds_until_l2_serves(cache, private_redis, key_prefix) < 2.0
+    finally:
+        await cache.close()
+
+
+@pytest.mark.integration
+async def test_redis_down_then_back_lookups_stay_fast_and_l2_returns(
+    private_redis: PrivateRedis, key_prefix: str
+) -> None:
+    cache = MultiLevelCache(private_redis.url, key_prefix=key_prefix)
+    try:
+        await _warm_pool(cache)
+        private_redis.stop()
+        slowest = 0.0
+        for i in range(100):  # connection refused: every lookup goes straight to the loader
+            started = time.monotonic()
+            assert await cache.get_or_load("metadata", f"down-{i}", CountingLoader(i)) == i
+            slowest = max(slowest, time.monotonic() - started)
+            await asyncio.sleep(0.01)
+        assert slowest < 0.25  # no connect timeout (0.5 s) paid by any lookup
+        private_redis.start()
+        assert await _seconds_until_l2_serves(cache, private_redis, key_prefix) < 2.0
+    finally:
+        await cache.close()
+
+
+@pytest.mark.integration
+async def test_frozen_redis_costs_at_most_one_timeout_per_lookup_burst(
+    private_redis: PrivateRedis, key_prefix: str
+) -> None:
+    cache = MultiLevelCache(private_redis.url, key_prefix=key_prefix, redis_timeout_s=0.3)
+    try:
+        await _warm_pool(cache)
+        private_redis.freeze()  # every socket read or connect now waits for its timeout
+        durations = []
+        deadline = time.monotonic() + 6.0
+        i = 0
+        while time.monotonic() < deadline:  # 6 s of lookups, 8 at a time
+            i += 1
+            started = time.monotonic()
+            batch = [cache.get_or_load("metadata", f"frozen-{i}-{j}", CountingLoader(j)) for j in range(8)]
+            assert await asyncio.gather(*batch) == list(range(8))
+            durations.append(time.monotonic() - started)
+            await asyncio.sleep(0.01)
+        slow = [d for d in durations if d > 0.2]  # waited for the 0.3 s timeout
+        assert len(slow) <= 1, f"{len(slow)} of {len(durations)} bursts waited for Redis: {slow}"
+        assert max(durations) < 0.3 + 0.2  # one timeout, not one per pooled connection
+        private_redis.thaw()
+        assert await _seconds_until_l2_serves(cache, private_redis, key_prefix) < 2.0
+    finally:
+        private_redis.thaw()
+        await cache.close()
