@@ -59,7 +59,10 @@ class WorkerProcess:
         return self.process is not None and self.process.poll() is None
 
     def get(self, path: str, timeout: float = 5.0) -> Any:
-        with urllib.request.urlopen(self.base_url + path, timeout=timeout) as response:
+        token = self.settings.api_token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(self.base_url + path, headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return orjson.loads(response.read())
 
     def stats(self) -> dict[str, float] | None:

@@ -1,25 +1,41 @@
 """Analytics reads: counts, the demo's summary and analysts' ad hoc queries (never writes).
 
-Separate from the sink so a read path can't write and a writer carries no query API. The ad hoc
-query path is guarded: one read-only statement only, and the engine runs it with ``readonly=1``.
+Separate from the sink so a read path can't write and a writer carries no query API. An ad hoc
+query (:meth:`ClickHouseAnalytics.query`) goes through three gates:
+
+1. ClickHouse formats it (``formatQuerySingleLine``, the text bound as a parameter: parsed by the
+   engine's own parser, never run), which resolves comments, quoting and refuses several statements;
+2. :func:`~typostream.agents.domain.sql_guard.check_select` judges that formatted text with a SQL
+   parser: one SELECT, no ``INTO OUTFILE``/``SETTINGS``/``FORMAT``, allow-listed table functions
+   and system tables, no file-reading functions;
+3. exactly that text runs on the connection's separate query client (own session and lock: it
+   never blocks the writer) with ``readonly=1`` and the :class:`QueryLimits` as engine settings
+   (``max_execution_time``, ``max_result_rows``/``max_result_bytes`` + ``result_overflow_mode=
+   'throw'``, ``max_memory_usage``), and the reader stops after ``max_rows + 1`` rows and after
+   the time limit even if the engine did not (``UNION ALL`` escapes ``max_result_rows`` there).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from typostream.agents.adapters.clickhouse import ClickHouseConnection
-from typostream.agents.domain.errors import ReadOnlyQueryError
+from typostream.agents.domain.errors import QueryError, QueryLimitError, ReadOnlyQueryError, StoreError
+from typostream.agents.domain.sql_guard import QueryLimits, check_select, check_text
 
-__all__ = ["Analytics", "ClickHouseAnalytics", "Summary", "TargetCount"]
+__all__ = ["Analytics", "ClickHouseAnalytics", "QueryLimits", "Summary", "TargetCount", "engine_settings"]
 
 EVENTS_TABLE = "events"
 THREATS_TABLE = "threats"
-_READ_ONLY_KEYWORDS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN"})
-_LEADING_COMMENTS = re.compile(r"^(\s+|--[^\n]*(\n|$)|/\*.*?\*/)*", re.DOTALL)
+_MAX_BLOCK_ROWS = 65_505  # ClickHouse's default max_block_size
+_GRACE_S = 1.0  # the reader's own deadline is the engine's plus this
+# ClickHouse's parser formats the user's text, bound as a parameter: parsed, never executed.
+_FORMAT_QUERY = "SELECT formatQuerySingleLine({sql:String})"
+_FORMAT_SCOPE = re.compile(r"\s*:?\s*In scope SELECT formatQuerySingleLine\('.*'\)\.(?= \(\w+\)$)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,9 @@ class Analytics(Protocol):
     def count_events(self) -> int: ...
     def count_threats(self) -> int: ...
     def summary(self, top: int = 10) -> Summary: ...
-    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+    def query(
+        self, sql: str, limits: QueryLimits | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
 
 class ClickHouseAnalytics:
@@ -81,12 +99,40 @@ class ClickHouseAnalytics:
             top_targets=[TargetCount(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in top_rows],
         )
 
-    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run one read-only statement; returns (column names, rows)."""
-        _check_read_only(sql)
-        # readonly=1 is a second guard behind the keyword check (the engine refuses writes).
-        result = self.connection.select(sql.strip().rstrip(";"), settings={"readonly": 1})
-        return list(result.column_names), [tuple(r) for r in result.result_rows]
+    def query(self, sql: str, limits: QueryLimits | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one read-only SELECT under ``limits``; returns (column names, at most max_rows rows).
+
+        Raises ReadOnlyQueryError (the guard), QueryError (the engine refused it, its message),
+        QueryLimitError (a limit, named) — all InvalidInputError — or StoreError.
+        """
+        limits = limits or QueryLimits()
+        text = check_text(sql)
+        reader = self.connection.query_connection()
+        settings = engine_settings(limits)
+        try:
+            with reader.stream(_FORMAT_QUERY, settings, {"sql": text}) as (_, blocks):
+                formatted = [row[0] for block in blocks for row in block]
+        except QueryError as exc:  # a syntax error: say so without our wrapper statement
+            message = _FORMAT_SCOPE.sub("", str(exc))
+            if "Multi-statements are not allowed" in message:
+                raise ReadOnlyQueryError(f"exactly one statement is allowed: {message}") from None
+            raise QueryError(message, code=exc.code) from None
+        if len(formatted) != 1 or not isinstance(formatted[0], str):
+            raise StoreError(f"formatQuerySingleLine answered {formatted!r:.200}")
+        statement = check_select(formatted[0])
+        deadline = time.monotonic() + limits.max_seconds + _GRACE_S
+        rows: list[tuple[Any, ...]] = []
+        try:
+            with reader.stream(statement, settings) as (columns, blocks):
+                for block in blocks:
+                    if len(block) > limits.max_rows - len(rows):
+                        raise QueryLimitError("rows", "")
+                    rows.extend(block)
+                    if time.monotonic() > deadline:
+                        raise QueryLimitError("seconds", "")
+        except QueryLimitError as exc:
+            raise QueryLimitError(exc.limit, _limit_message(exc, limits)) from None
+        return columns, rows
 
     def _select(self, sql: str) -> list[Sequence[Any]]:
         return self.connection.rows(sql)
@@ -98,18 +144,27 @@ class ClickHouseAnalytics:
         return {str(k): int(v) for k, v in sorted(self._select(sql), key=lambda r: (-int(r[1]), str(r[0])))}
 
 
-def _check_read_only(sql: str) -> None:
-    body = _LEADING_COMMENTS.sub("", sql, count=1).strip().rstrip(";").strip()
-    words = body.split(None, 1)
-    keyword = words[0].upper().rstrip("(") if words else ""
-    if keyword not in _READ_ONLY_KEYWORDS:
-        raise ReadOnlyQueryError(
-            "only read-only SELECT/WITH/SHOW/DESCRIBE/EXPLAIN queries are allowed,"
-            f" got {keyword or 'nothing'!r}"
-        )
-    if ";" in _strip_literals(body):
-        raise ReadOnlyQueryError("only one statement per query() call is allowed")
+def engine_settings(limits: QueryLimits) -> dict[str, Any]:
+    """The ClickHouse settings an ad hoc query runs under (one SETTINGS clause per statement)."""
+    return {
+        "readonly": 1,
+        "max_execution_time": limits.max_seconds,
+        "timeout_overflow_mode": "throw",
+        "max_result_rows": limits.max_rows,
+        "max_result_bytes": limits.max_memory_bytes,
+        "result_overflow_mode": "throw",
+        "max_memory_usage": limits.max_memory_bytes,
+        # Blocks no larger than the rows the reader may keep (+1 to see that there are more).
+        "max_block_size": min(_MAX_BLOCK_ROWS, limits.max_rows + 1),
+    }
 
 
-def _strip_literals(sql: str) -> str:
-    return re.sub(r"'(?:[^'\\]|\\.)*'", "''", sql)
+def _limit_message(exc: QueryLimitError, limits: QueryLimits) -> str:
+    what = {
+        "seconds": f"the query ran longer than {limits.max_seconds:g} s (query_max_seconds)",
+        "rows": f"the result has more than {limits.max_rows} rows (query_max_rows); add a LIMIT or aggregate",
+        "bytes": f"the result is larger than {limits.max_memory_bytes} bytes (query_max_memory_bytes)",
+        "memory": f"the query needs more than {limits.max_memory_bytes} bytes (query_max_memory_bytes)",
+    }.get(exc.limit, f"a query limit ({exc.limit}) was exceeded")
+    detail = str(exc)
+    return f"{what}: {detail}" if detail else what

@@ -14,13 +14,20 @@ client is closed) and an exclusive lock on the path across processes — so one 
 
 clickhouse-connect is blocking; call the methods via ``asyncio.to_thread``. A lock serialises
 calls on the one client, so concurrent threads are safe (one statement at a time).
+
+Ad hoc queries get a second client to the same target (:meth:`ClickHouseConnection.query_connection`):
+its own session and lock, so a long analyst query neither waits for nor stalls the writer. In chDB a
+second client on the same path shares the engine (measured: 544 insert+count round trips, worst
+0.33 s, while a 4 s query ran on the other client). :meth:`ClickHouseConnection.stream` reads a
+result block by block, so a caller can stop after the rows it allows.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -31,7 +38,13 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from typostream.agents.adapters.urls import mask_url
-from typostream.agents.domain.errors import InvalidDsnError, StoreError, StoreUnavailableError
+from typostream.agents.domain.errors import (
+    InvalidDsnError,
+    QueryError,
+    QueryLimitError,
+    StoreError,
+    StoreUnavailableError,
+)
 from typostream.schemas import clickhouse_ddl
 
 __all__ = ["ClickHouseConnection", "ClickHouseTarget", "parse_dsn"]
@@ -99,6 +112,8 @@ class ClickHouseConnection:
         self.target = target
         self.lock = threading.RLock()
         self._closed = False
+        self._reader_lock = threading.Lock()
+        self._reader: ClickHouseConnection | None = None
 
     def __repr__(self) -> str:
         return f"ClickHouseConnection({self.target.dsn_masked!r})"
@@ -106,27 +121,17 @@ class ClickHouseConnection:
     @classmethod
     def open(cls, dsn: str, chdb_path: Path) -> ClickHouseConnection:
         target = parse_dsn(dsn, chdb_path)
-        try:
-            if target.interface == "chdb":
-                if target.path is not None:
-                    Path(target.path).mkdir(parents=True, exist_ok=True)
-                    client = clickhouse_connect.get_client(interface="chdb", path=target.path)
-                else:
-                    client = clickhouse_connect.get_client(interface="chdb")
-            else:
-                client = clickhouse_connect.get_client(
-                    interface=target.interface,
-                    host=target.host,
-                    port=target.port,
-                    username=target.username,
-                    password=target.password,
-                    database=target.database,
-                )
-        except Exception as exc:
-            raise StoreUnavailableError(
-                f"cannot open ClickHouse at {target.dsn_masked}: {_scrub(str(exc), target)}"
-            ) from None
-        return cls(client, target)
+        return cls(_client(target), target)
+
+    def query_connection(self) -> ClickHouseConnection:
+        """A second client on this target for ad hoc queries: its own session and lock, so a long
+        query neither waits for nor blocks this one. Opened on first use, closed with this one."""
+        with self._reader_lock:
+            if self._closed:
+                raise StoreError("the ClickHouse connection is closed")
+            if self._reader is None:
+                self._reader = ClickHouseConnection(_client(self.target), self.target)
+            return self._reader
 
     def __enter__(self) -> ClickHouseConnection:
         return self
@@ -161,11 +166,106 @@ class ClickHouseConnection:
         rows: list[Sequence[Any]] = self.select(sql).result_rows
         return rows
 
+    @contextmanager
+    def stream(
+        self, sql: str, settings: dict[str, Any], parameters: dict[str, Any] | None = None
+    ) -> Iterator[tuple[list[str], Iterator[list[tuple[Any, ...]]]]]:
+        """Run one statement whose text came from a user; yields (column names, row blocks).
+
+        The lock is held until the block iterator is closed; leaving the ``with`` closes the stream
+        (the engine stops the query). The engine's refusals raise :class:`QueryLimitError` (a limit
+        of ``settings``) or :class:`QueryError` (syntax, unknown column, …) with its message,
+        scrubbed; a failure to reach the database raises :class:`StoreError`.
+        """
+        with self.lock:
+            if self._closed:
+                raise StoreError("the ClickHouse connection is closed")
+            try:
+                context = self.client.query_row_block_stream(sql, parameters=parameters, settings=settings)
+            except Exception as exc:
+                raise self._statement_error(exc) from None
+            with context:
+                columns = [str(c) for c in getattr(context.source, "column_names", ())]
+                yield columns, self._blocks(context)
+
+    def _blocks(self, blocks: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
+        try:
+            yield from blocks
+        except Exception as exc:
+            raise self._statement_error(exc) from None
+
+    def _statement_error(self, exc: Exception) -> StoreError | QueryError | QueryLimitError:
+        message = _scrub(str(exc), self.target)
+        code = getattr(exc, "code", None)
+        if not isinstance(code, int):
+            match = _ERROR_CODE.search(message)
+            code = int(match.group(1)) if match else None
+        if code is None:  # no answer from the engine: the database failed, not the statement
+            return StoreError(f"ClickHouse error at {self.target.dsn_masked}: {message}")
+        detail = _engine_message(message)
+        limit = _LIMIT_CODES.get(code)
+        if limit is not None:
+            return QueryLimitError(limit, detail)
+        return QueryError(detail, code=code)
+
     def close(self) -> None:
+        with self._reader_lock:
+            reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         with self.lock:
             if not self._closed:
                 self._closed = True
                 self.client.close()
+
+
+def _client(target: ClickHouseTarget) -> Client:
+    try:
+        if target.interface == "chdb":
+            if target.path is not None:
+                Path(target.path).mkdir(parents=True, exist_ok=True)
+                return clickhouse_connect.get_client(interface="chdb", path=target.path)
+            return clickhouse_connect.get_client(interface="chdb")
+        return clickhouse_connect.get_client(
+            interface=target.interface,
+            host=target.host,
+            port=target.port,
+            username=target.username,
+            password=target.password,
+            database=target.database,
+        )
+    except Exception as exc:
+        raise StoreUnavailableError(
+            f"cannot open ClickHouse at {target.dsn_masked}: {_scrub(str(exc), target)}"
+        ) from None
+
+
+_ERROR_CODE = re.compile(r"Code: (\d+)\.")
+# ClickHouse error codes of the limits an ad hoc query runs under → which limit.
+_LIMIT_CODES = {
+    159: "seconds",  # TIMEOUT_EXCEEDED
+    160: "seconds",  # TOO_SLOW
+    158: "rows",  # TOO_MANY_ROWS
+    396: "rows",  # TOO_MANY_ROWS_OR_BYTES (max_result_rows / max_result_bytes)
+    307: "bytes",  # TOO_MANY_BYTES
+    241: "memory",  # MEMORY_LIMIT_EXCEEDED
+}
+# What the driver appends to a statement (settings, output format) and what says nothing to a user.
+_DRIVER_NOISE = (
+    re.compile(r"\s*SETTINGS readonly = '1'(?:, \w+ = '[^']*')*"),
+    re.compile(r"\s*FORMAT Native"),
+    re.compile(r"\s*\(version [^)]*\)"),
+    re.compile(r"\s*Stack trace.*", re.DOTALL),
+)
+
+
+def _engine_message(message: str) -> str:
+    """ClickHouse's own message (from ``Code: N.`` on), without driver noise, one line."""
+    start = message.find("Code: ")
+    text = message[start:] if start >= 0 else message
+    for pattern in _DRIVER_NOISE:
+        text = pattern.sub("", text)
+    return " ".join(text.split())[:1000]
 
 
 def _mask(dsn: str) -> str:

@@ -1,11 +1,16 @@
-"""What every endpoint module shares: request parsing and the 400 error type."""
+"""What every endpoint module shares: request parsing, the 400 error type, and the API's guard
+(bearer token, loopback ``Host``, JSON-only bodies)."""
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+import ipaddress
+from typing import Any, cast
 
 import orjson
+from aiohttp import web as aiohttp_web
 from faust import web
+from faust.web.exceptions import UnsupportedMediaType
 
 
 class BadRequest(ValueError):
@@ -21,3 +26,68 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     return body
+
+
+def require_json(request: web.Request | aiohttp_web.Request) -> None:
+    """Refuse a body that is not ``application/json`` (415).
+
+    A web page can make the user's browser POST ``text/plain`` or a form to 127.0.0.1 without
+    asking anyone (a "simple" cross-site request); ``application/json`` needs a CORS preflight,
+    which this API never grants, so requiring it keeps other sites' pages out.
+    """
+    content_type = cast(aiohttp_web.Request, request).content_type  # Faust's Request is aiohttp's
+    if content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, not {content_type or 'missing'!r}"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``: addresses only this machine can reach."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token(request: aiohttp_web.Request, token: str) -> str | None:
+    """Why the request may not proceed (401), or None: ``Authorization: Bearer <token>`` when set."""
+    if not token:
+        return None
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return "missing or wrong API token: send 'Authorization: Bearer <TYPOSTREAM_API_TOKEN>'"
+    return None
+
+
+def check_host(request: aiohttp_web.Request, bind_host: str) -> str | None:
+    """Why the request may not proceed (403), or None: a loopback-bound API answers only requests
+    addressed to a loopback name, so a DNS-rebound site (evil.example → 127.0.0.1) is refused."""
+    if not is_loopback(bind_host):
+        return None
+    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    if is_loopback(host) or host == bind_host:
+        return None
+    return f"Host {request.host!r} is not this machine's loopback address"
+
+
+def api_guard(token: str, bind_host: str, public_paths: frozenset[str]) -> Any:
+    """aiohttp middleware: every path but ``public_paths`` needs the token (when one is set) and,
+    on a loopback-bound API, a loopback ``Host``. Faust's own pages (``/table``, ``/router``) too."""
+
+    @aiohttp_web.middleware
+    async def guard(request: aiohttp_web.Request, handler: Any) -> Any:
+        if request.path not in public_paths:
+            denied = check_host(request, bind_host)
+            if denied is not None:
+                return aiohttp_web.json_response({"error": denied}, status=403)
+            denied = check_token(request, token)
+            if denied is not None:
+                return aiohttp_web.json_response(
+                    {"error": denied}, status=401, headers={"WWW-Authenticate": 'Bearer realm="typostream"'}
+                )
+        return await handler(request)
+
+    return guard

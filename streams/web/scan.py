@@ -1,41 +1,105 @@
-"""``POST /api/v1/scan``: ``{"registry": "npm", "names": ["expresss"]}`` → the assessor's results."""
+"""``POST /api/v1/scan``: packages → the assessor's results (the objects ``scan --format json`` prints).
+
+Bodies, as JSON or as a form (``application/x-www-form-urlencoded``, what k6 sends for a plain
+object):
+
+- ``{"registry": "npm", "names": ["expresss", "ua-parser-js@0.7.29"]}`` — names may carry a
+  version (``NAME@VERSION`` for npm, ``NAME==VERSION`` for PyPI); a form repeats ``names`` or
+  separates them with commas;
+- ``{"package_name": "ua-parser-js", "version": "0.7.29", "registry": "npm"}`` (``name`` works for
+  ``package_name``; ``version`` applies to that one package).
+
+``registry`` defaults to ``Settings.scan_default_registry`` (``TYPOSTREAM_SCAN_DEFAULT_REGISTRY``,
+``npm``). Answers ``{"results": [{"name", "version", "registry", "verdict", "threats"}]}``; 400
+with ``{"error": ...}`` on a bad body.
+
+Unlike ``/api/v1/query``, this endpoint must not require ``application/json``: load tests post
+forms. A cross-site form post gains nothing here: scanning changes no state, and the answer is not
+readable by the posting page (no CORS); the token and ``Host`` checks still apply (the API guard).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
+import orjson
 from faust import web
 
+from typostream.agents.domain.errors import PackageSpecError
+from typostream.agents.domain.manifests import parse_spec
 from typostream.agents.domain.vocabulary import REGISTRIES
-from typostream.streams.web.common import BadRequest, json_body
+from typostream.streams.web.common import BadRequest
 
 if TYPE_CHECKING:
     from typostream.streams.app import WorkerApp
 
 MAX_SCAN_NAMES = 1000
+FORM = "application/x-www-form-urlencoded"
 
 
-def scan_request(body: dict[str, Any]) -> tuple[str, list[str]]:
-    """Validate a scan request body; raises BadRequest with a message for the client."""
-    registry = body.get("registry")
+def _body(raw: bytes, content_type: str) -> dict[str, Any]:
+    """The body as ``{field: value}``; a form's repeated or comma-separated ``names`` become a list."""
+    if content_type.split(";", 1)[0].strip().lower() == FORM:
+        try:
+            fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadRequest(f"request body is not a UTF-8 form: {exc}") from exc
+        body: dict[str, Any] = {key: values[-1] for key, values in fields.items()}
+        if "names" in fields:
+            body["names"] = [n.strip() for value in fields["names"] for n in value.split(",") if n.strip()]
+        return body
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not JSON or a form: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def scan_request(raw: bytes, content_type: str, default_registry: str) -> list[tuple[str, str, str | None]]:
+    """``[(registry, name, version | None)]`` of a request; BadRequest with a message for the client."""
+    body = _body(raw, content_type)
+    registry = body.get("registry") or default_registry
     if registry not in REGISTRIES:
         raise BadRequest(f"'registry' must be one of: {', '.join(REGISTRIES)}")
-    names = body.get("names", [body["name"]] if "name" in body else None)
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-        raise BadRequest("'names' must be a non-empty list of package names (or give 'name')")
+    version = body.get("version")
+    if version is not None and not isinstance(version, str):
+        raise BadRequest("'version' must be a string")
+    single = body.get("package_name", body.get("name"))
+    if "names" in body:
+        names = body["names"]
+        if version and isinstance(names, list) and len(names) != 1:
+            raise BadRequest("'version' applies to one package; give versions in 'names' (NAME@VERSION)")
+    else:
+        names = [single] if single is not None else None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise BadRequest("'names' must be a non-empty list of package names (or give 'package_name')")
     if len(names) > MAX_SCAN_NAMES:
         raise BadRequest(f"at most {MAX_SCAN_NAMES} names per request")
-    return registry, names
+    packages = []
+    for spec in names:
+        try:
+            name, pinned = parse_spec(spec, registry)
+        except PackageSpecError as exc:
+            raise BadRequest(str(exc)) from exc
+        if version and pinned and pinned != version.strip():
+            raise BadRequest(f"{spec!r} names version {pinned}, 'version' says {version}")
+        packages.append((registry, name, pinned or (version or "").strip() or None))
+    return packages
 
 
 def register(worker: WorkerApp) -> None:
-    app = worker.app
+    app, assessor = worker.app, worker.assessor
+    default_registry = worker.settings.scan_default_registry
 
     @app.page("/api/v1/scan")
     class Scan(web.View):
         async def post(self, request: web.Request) -> web.Response:
             try:
-                registry, names = scan_request(await json_body(request))
+                raw = await request.read()
+                packages = scan_request(raw, request.headers.get("Content-Type", ""), default_registry)
             except BadRequest as exc:
                 return self.error(400, str(exc))
-            return self.json({"results": [worker.assessor.assess(n, registry).to_dict() for n in names]})
+            return self.json({"results": [assessor.assess(n, r, v).to_dict() for r, n, v in packages]})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,13 +17,21 @@ from typing import Any
 
 import pytest
 
-from typostream.agents.adapters.analytics import ClickHouseAnalytics, TargetCount
+from typostream.agents.adapters.analytics import (
+    ClickHouseAnalytics,
+    QueryLimits,
+    TargetCount,
+    engine_settings,
+)
 from typostream.agents.adapters.clickhouse import ClickHouseConnection, parse_dsn
 from typostream.agents.adapters.sinks.clickhouse import ClickHouseSink
 from typostream.agents.domain.errors import (
     InvalidDsnError,
     InvalidRowError,
+    QueryError,
+    QueryLimitError,
     ReadOnlyQueryError,
+    StoreError,
     StoreUnavailableError,
 )
 from typostream.schemas import SchemaNotFoundError, clickhouse_ddl, load_json_schema
@@ -135,12 +144,15 @@ def test_load_json_schema_reads_present_files() -> None:
         assert isinstance(load_json_schema(name), dict)
 
 
+COLUMNS_OF = "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '{table}'"
+
+
 def test_ensure_schema_is_idempotent_and_matches_spec(
     analytics: ClickHouseAnalytics, sink: ClickHouseSink
 ) -> None:
     sink.ensure_schema()
     sink.ensure_schema()
-    cols, rows = analytics.query("DESCRIBE TABLE events")
+    cols, rows = analytics.query(COLUMNS_OF.format(table="events"))
     types = {r[cols.index("name")]: r[cols.index("type")] for r in rows}
     assert types["event_id"] == "String"
     assert types["registry"] == "LowCardinality(String)"
@@ -148,7 +160,7 @@ def test_ensure_schema_is_idempotent_and_matches_spec(
     assert types["source_partition"] == "UInt16"
     assert types["source_offset"] == "UInt64"
     assert len(types) == 13
-    cols, rows = analytics.query("DESCRIBE TABLE threats")
+    cols, rows = analytics.query(COLUMNS_OF.format(table="threats"))
     types = {r[cols.index("name")]: r[cols.index("type")] for r in rows}
     assert types["confidence"] == "Float32"
     assert types["risk_score"] == "UInt8"
@@ -286,6 +298,11 @@ def test_summary_on_known_dataset(
     assert analytics.summary(top=1).top_targets == s.top_targets[:1]
 
 
+# -- ad hoc queries: one read-only SELECT, judged by a parser, under hard limits ---------------
+
+TABLES = "SELECT name FROM system.tables WHERE database = currentDatabase()"
+
+
 def test_query_returns_columns_and_rows(
     analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
 ) -> None:
@@ -296,7 +313,7 @@ def test_query_returns_columns_and_rows(
     assert cols == ["registry", "n"]
     assert rows == [("npm", 2), ("pypi", 2)]
     assert analytics.query("  -- a comment\nWITH 1 AS x SELECT x")[1] == [(1,)]
-    assert ("events",) in analytics.query("SHOW TABLES")[1]
+    assert ("events",) in analytics.query(TABLES)[1]
 
 
 @pytest.mark.parametrize(
@@ -308,18 +325,176 @@ def test_query_returns_columns_and_rows(
         "/* select */ TRUNCATE TABLE events",
         "INSERT INTO events SELECT * FROM events",
         "SELECT 1; DROP TABLE events",
+        "SELECT 'a;b'; DROP TABLE events",
         "ALTER TABLE events DELETE WHERE 1",
+        "SHOW TABLES",
+        "DESCRIBE TABLE events",
+        "SELECT 1 SETTINGS readonly = 0",
+        "SELECT count() FROM system.numbers_mt SETTINGS max_execution_time = 0",
+        "SELECT 1 FORMAT JSON",
+        "SELECT * FROM file('/etc/hostname', 'LineAsString')",
+        "SELECT * FROM system.processes",
+        "SELECT 1 IN system.users",
+        "SELECT * FROM `/etc/hostname`",
         "",
     ],
 )
 def test_query_rejects_non_read_only(analytics: ClickHouseAnalytics, sink: ClickHouseSink, sql: str) -> None:
     with pytest.raises(ReadOnlyQueryError):
         analytics.query(sql)
-    assert ("events",) in analytics.query("SHOW TABLES")[1]
+    assert ("events",) in analytics.query(TABLES)[1]
 
 
 def test_query_allows_semicolon_in_literal(analytics: ClickHouseAnalytics, sink: ClickHouseSink) -> None:
     assert analytics.query("SELECT 'a;b'")[1] == [("a;b",)]
+
+
+def test_literals_and_comments_survive_clickhouse_formatting(analytics: ClickHouseAnalytics) -> None:
+    """The text that runs is ClickHouse's own formatting of the query: values must not change."""
+    values = ["a;b", "it's", "back\\slash", "é😀", "tab\there", "nl\nx", "/* not a comment */", "-- nor this"]
+    literals = ", ".join(
+        "'" + v.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'" for v in values
+    )
+    sql = f"/* a /* nested */ comment */ SELECT {literals} -- trailing\n"
+    assert analytics.query(sql)[1] == [tuple(values)]
+    assert analytics.query("#!shebang comment\nSELECT 1 AS `weird name`")[0] == ["weird name"]
+
+
+def test_into_outfile_writes_nothing(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, tmp_path: Path
+) -> None:
+    created, existing = tmp_path / "created.txt", tmp_path / "existing.txt"
+    # Why the guard exists: the engine honours INTO OUTFILE even under readonly=1.
+    sink.connection.client.query(f"SELECT 1 INTO OUTFILE '{created}'", settings={"readonly": 1})
+    assert created.stat().st_size > 0  # the result, in the driver's Native format
+    created.unlink()
+    existing.write_text("keep\n")
+    for sql in (
+        f"SELECT 1 INTO OUTFILE '{created}'",
+        f"SELECT 'x' INTO OUTFILE '{existing}' APPEND",
+        f"SELECT 'x' INTO OUTFILE '{existing}' TRUNCATE",
+        f"select 1 /* c */ into -- c\n outfile '{created}' format CSV",
+        f"WITH (SELECT 1) AS x SELECT x INTO OUTFILE '{created}'",
+    ):
+        with pytest.raises(ReadOnlyQueryError, match="INTO OUTFILE"):
+            analytics.query(sql)
+    assert not created.exists()
+    assert existing.read_text() == "keep\n"
+
+
+def test_file_function_is_refused(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hunter2")
+    # Why: the scalar file() reads any file the process can, readonly or not.
+    rows = sink.connection.client.query(f"SELECT file('{secret}')", settings={"readonly": 1}).result_rows
+    assert rows == [("hunter2",)]
+    for sql in (f"SELECT file('{secret}')", f"SELECT 'x' IN file('{secret}', 'LineAsString')"):
+        with pytest.raises(ReadOnlyQueryError, match="'file' is not allowed"):
+            analytics.query(sql)
+
+
+def test_engine_errors_carry_the_clickhouse_message(analytics: ClickHouseAnalytics) -> None:
+    with pytest.raises(QueryError) as info:
+        analytics.query("SELECT nosuchcolumn FROM events")
+    message = str(info.value)
+    assert info.value.code == 47 and "UNKNOWN_IDENTIFIER" in message and "nosuchcolumn" in message
+    assert "readonly" not in message and "FORMAT Native" not in message and "version" not in message
+    with pytest.raises(QueryError, match="Syntax error") as syntax:
+        analytics.query("SELEC 1")
+    assert "formatQuerySingleLine" not in str(syntax.value)
+    with pytest.raises(ReadOnlyQueryError, match="one statement"):
+        analytics.query("SELECT 1; SELECT 2")
+
+
+def test_time_limit_stops_the_query(analytics: ClickHouseAnalytics) -> None:
+    start = time.monotonic()
+    with pytest.raises(QueryLimitError, match=r"longer than 1 s \(query_max_seconds\)") as info:
+        analytics.query("SELECT count() FROM system.numbers_mt", QueryLimits(max_seconds=1))
+    assert info.value.limit == "seconds"
+    assert time.monotonic() - start < 2.5
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT number FROM numbers(11)",
+        "SELECT number FROM numbers(1000000)",
+        # max_result_rows does not cover UNION ALL (measured): the reader's own bound must.
+        "SELECT number FROM numbers(1000000) UNION ALL SELECT 1",
+        "SELECT number FROM system.numbers UNION ALL SELECT 1",
+    ],
+)
+def test_row_limit_is_enforced_by_engine_and_reader(analytics: ClickHouseAnalytics, sql: str) -> None:
+    with pytest.raises(QueryLimitError, match="more than 10 rows") as info:
+        analytics.query(sql, QueryLimits(max_rows=10))
+    assert info.value.limit == "rows"
+    assert len(analytics.query("SELECT number FROM numbers(10)", QueryLimits(max_rows=10))[1]) == 10
+
+
+def test_reader_never_holds_more_than_the_limit(analytics: ClickHouseAnalytics) -> None:
+    """Blocks are capped at max_rows + 1 rows, so an endless UNION stops at the first block."""
+    received: list[int] = []
+    reader = analytics.connection.query_connection()
+    settings = engine_settings(QueryLimits(max_rows=1000))
+    with reader.stream("SELECT number FROM system.numbers UNION ALL SELECT 1", settings) as (_, blocks):
+        for block in blocks:
+            received.append(len(block))
+            if sum(received) > 1000:
+                break
+    assert max(received) <= 1001
+
+
+def test_memory_limit_stops_the_query(analytics: ClickHouseAnalytics) -> None:
+    with pytest.raises(QueryLimitError, match="query_max_memory_bytes") as info:
+        analytics.query(
+            "SELECT groupArray(number) FROM numbers(10000000)", QueryLimits(max_memory_bytes=50_000_000)
+        )
+    assert info.value.limit == "memory"
+
+
+async def test_a_long_query_does_not_block_the_writer(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
+    """Queries run on their own client: inserts and counts go on while one sleeps in the engine."""
+    long_query = asyncio.create_task(
+        asyncio.to_thread(analytics.query, "SELECT (SELECT sleep(2.9)) + (SELECT sleep(2.8)) AS slept")
+    )
+    await asyncio.sleep(0.3)
+    latencies: list[float] = []
+    for batch in range(5):
+        before = time.monotonic()
+        await asyncio.to_thread(sink.insert_events, [event_factory(batch * 10 + i) for i in range(10)])
+        await asyncio.to_thread(analytics.count_events)
+        latencies.append(time.monotonic() - before)
+    assert not long_query.done(), "the query finished early: the test proves nothing"
+    assert max(latencies) < 2.5, latencies  # blocked: 6.2 s (the whole query)
+    assert analytics.count_events() == 50
+    assert await long_query == (["slept"], [(0,)])
+
+
+def test_query_client_is_separate_and_read_only(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
+    assert analytics.query("SELECT getSetting('readonly') AS ro")[1] == [(1,)]
+    assert analytics.connection.query_connection() is analytics.connection.query_connection()
+    assert analytics.connection.query_connection().client is not sink.connection.client
+    # The writer's session never saw readonly: it still writes.
+    assert sink.connection.client.query("SELECT getSetting('readonly')").result_rows == [(0,)]
+    assert sink.insert_events([event_factory(1)]) == 1
+
+
+def test_query_connection_closes_with_its_connection(shared_sink: ClickHouseSink) -> None:
+    path = shared_sink.connection.target.path
+    connection = ClickHouseConnection.open(f"chdb://{path}", Path("/ignored"))
+    reader = connection.query_connection()
+    assert ClickHouseAnalytics(connection).query("SELECT 1 AS one")[1] == [(1,)]
+    connection.close()
+    with pytest.raises(StoreError, match="closed"):
+        reader.select("SELECT 1")
+    with pytest.raises(StoreError, match="closed"):
+        connection.query_connection()
 
 
 # -- DSNs (no network) --------------------------------------------------------------------
@@ -376,3 +551,100 @@ def test_unreachable_server_error_hides_password() -> None:
     assert "hunter2" not in str(info.value)
     assert re.search(r"127\.0\.0\.1:9", str(info.value))
     assert info.value.__cause__ is None
+
+
+# -- partitions: a backfill batch spans decades of created_date ------------------------------
+
+# The events DDL before partitioning was dropped: one partition per month of created_date, so a
+# batch spanning more than 100 months failed with "Too many partitions for single INSERT block".
+OLD_EVENTS_DDL = """
+CREATE TABLE IF NOT EXISTS events
+(
+    event_id String, registry LowCardinality(String), name String, version String,
+    created_date DateTime64(3, 'UTC'), artifact_id String, schema_ver String,
+    received_at DateTime64(3, 'UTC'), source_partition UInt16, source_offset UInt64,
+    verdict LowCardinality(String), threat_count UInt16, max_severity LowCardinality(String)
+)
+ENGINE = ReplacingMergeTree(received_at)
+PARTITION BY toYYYYMM(created_date)
+ORDER BY event_id
+SETTINGS non_replicated_deduplication_window = 1000
+"""
+
+
+def monthly_events(event_factory: Callable[..., Row], months: int, start: int = 0) -> list[Row]:
+    """One event per calendar month from 2010-01 on: ``months`` distinct months of created_date."""
+    return [
+        event_factory(start + i, created_date=f"{2010 + i // 12}-{i % 12 + 1:02d}-15T12:00:00.000Z")
+        for i in range(months)
+    ]
+
+
+def table_keys(sink: ClickHouseSink, table: str) -> tuple[str, str]:
+    rows = sink.connection.client.query(
+        "SELECT partition_key, sorting_key FROM system.tables"
+        " WHERE database = currentDatabase() AND name = {t:String}",
+        parameters={"t": table},
+    ).result_rows
+    return str(rows[0][0]), str(rows[0][1])
+
+
+def table_names(sink: ClickHouseSink) -> set[str]:
+    rows = sink.connection.client.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
+    return {str(r[0]) for r in rows.result_rows}
+
+
+def test_a_batch_spanning_150_months_lands(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
+    rows = monthly_events(event_factory, 150)
+    assert len({r["created_date"][:7] for r in rows}) == 150
+    assert sink.insert_events(rows) == 150
+    assert analytics.count_events() == 150
+    assert table_keys(sink, "events") == ("", "event_id")
+
+
+def test_an_events_table_created_by_the_old_ddl_is_migrated_keeping_its_rows(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
+    client = sink.connection.client
+    client.command("DROP TABLE events")
+    client.command(OLD_EVENTS_DDL)  # an existing chDB dir from before the change
+    old_rows = monthly_events(event_factory, 90)  # under the old limit: these landed back then
+    sink.insert_events(old_rows)
+    sink.insert_events(old_rows[:10])  # a replay: no duplicate rows
+    assert table_keys(sink, "events") == ("toYYYYMM(created_date)", "event_id")
+
+    sink.ensure_schema()
+
+    assert table_keys(sink, "events") == ("", "event_id")
+    assert table_names(sink) >= {"events", "threats"} and not any("__" in t for t in table_names(sink))
+    _cols, stored = analytics.query(
+        "SELECT event_id, toYYYYMM(created_date), toUnixTimestamp64Milli(received_at) FROM events FINAL"
+    )
+    month = {r["event_id"]: int(r["created_date"][:4] + r["created_date"][5:7]) for r in old_rows}
+    assert sorted(stored) == sorted((r["event_id"], month[r["event_id"]], r["received_at"]) for r in old_rows)
+    assert raw_count(sink, "events") == 90
+    # the backfill batch that used to stall the sink now lands, next to the migrated rows
+    sink.insert_events(monthly_events(event_factory, 150, start=1_000))
+    assert analytics.count_events() == 240
+    sink.ensure_schema()  # idempotent: nothing left to migrate
+    assert analytics.count_events() == 240 and table_keys(sink, "events") == ("", "event_id")
+
+
+def test_a_migration_interrupted_before_the_swap_is_redone(
+    analytics: ClickHouseAnalytics, sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
+    client = sink.connection.client
+    client.command("DROP TABLE events")
+    client.command(OLD_EVENTS_DDL)
+    sink.insert_events(monthly_events(event_factory, 30))
+    # the worker died while copying: a half-filled new table is left next to the old one
+    client.command(OLD_EVENTS_DDL.replace("EXISTS events", "EXISTS events__migrating"))
+    client.command("INSERT INTO events__migrating SELECT * FROM events LIMIT 5")
+
+    sink.ensure_schema()
+
+    assert table_keys(sink, "events") == ("", "event_id")
+    assert "events__migrating" not in table_names(sink)
+    assert analytics.count_events() == 30 and raw_count(sink, "events") == 30
