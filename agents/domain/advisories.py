@@ -1,20 +1,35 @@
-"""Exact lookup of known-malicious package versions from OSV advisories.
+"""Known-malicious package versions from OSV advisories, matched with OSV's version semantics.
 
-Reads the OSV format used by ossf/malicious-packages::
+Reads the OSV format (https://ossf.github.io/osv-schema/) used by ossf/malicious-packages::
 
     {"id": "MAL-2022-1", "summary": "...", "affected": [{
         "package": {"ecosystem": "npm", "name": "crossenv"},
-        "versions": ["1.0.0"],                                     # exact versions, and/or
-        "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}]}]}]}   # all versions
+        "versions": ["1.0.0"],                                              # listed versions, and/or
+        "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}]}]}]}   # ranges of versions
 
-- A range whose only event is ``introduced: "0"`` (no ``fixed``/``last_affected``/``limit``) means
-  every version, the form ossf/malicious-packages uses for packages published as malware.
-  Other ranges are not evaluated (no version ordering is attempted); their explicit ``versions``
-  still match. Advisories with ``withdrawn`` set are skipped.
-- Ecosystems ``npm`` and ``PyPI`` are indexed under the registries ``npm`` and ``pypi``; others are
-  skipped (counted in :attr:`KnownMalicious.skipped`). Names are normalized like the detector
-  (:func:`typostream.agents.domain.detection.names.normalize`: PEP 503 for PyPI, lowercase for npm, scope
-  kept), versions are compared as exact strings.
+A version is affected when it is listed in ``versions`` or lies in any range (the schema's
+``IsVulnerable`` evaluation):
+
+- ``SEMVER`` ranges are ordered by SemVer 2.0 precedence (the ``semver`` library; build metadata
+  ignored); ``ECOSYSTEM`` ranges by the ecosystem's own ordering: PEP 440 for PyPI
+  (``packaging.version``), SemVer for npm. ``GIT`` ranges (commit hashes) and unknown types are
+  not evaluated; a listed ``versions`` entry still matches.
+- Within a range, events are sorted by version (``introduced: "0"`` first); walking them,
+  ``introduced`` at or below the version sets "affected", ``fixed`` at or below it clears it,
+  ``last_affected`` below it clears it. ``limit`` events bound the range from above (the version
+  must be below one of them; ``"*"`` is infinity; none means no limit).
+- A range whose only event is ``introduced: "0"`` covers every version: the form
+  ossf/malicious-packages uses for packages published as malware. Such advisories also match a
+  lookup without a version (a name scanned without one).
+- No silent "clean": when the looked-up version, or a bound of a range, cannot be ordered (e.g.
+  ``latest``, a non-PEP 440 string), the range is taken to cover the version, and the match says
+  so in :attr:`MaliciousMatch.detail`.
+- Listed versions compare by their canonical form: PEP 440 normalization for PyPI
+  (``2.31.0 == 2.31``), SemVer for npm (``v1.0.0 == 1.0.0``); anything unparsable as itself.
+- Advisories with ``withdrawn`` set are skipped. Ecosystems ``npm`` and ``PyPI`` are indexed under
+  the registries ``npm`` and ``pypi``; others are skipped (counted in :attr:`KnownMalicious.skipped`).
+  Names are normalized like the detector (:func:`typostream.agents.domain.detection.names.normalize`:
+  PEP 503 for PyPI, lowercase for npm, scope kept).
 - A file holds one advisory, a list of advisories, or ``{"advisories": [...]}``; directories are
   searched recursively for ``*.json``.
 
@@ -28,54 +43,179 @@ handful of well-documented historical incidents so the pipeline flags something 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+import semver
+from packaging.utils import canonicalize_version
+from packaging.version import InvalidVersion, Version
+
 from typostream.agents.domain.detection.names import normalize
 from typostream.agents.domain.errors import AdvisoryFileError
 
-__all__ = ["ECOSYSTEMS", "KnownMalicious", "MaliciousMatch"]
+__all__ = [
+    "ECOSYSTEMS",
+    "KnownMalicious",
+    "MaliciousMatch",
+    "VersionRange",
+    "canonical_version",
+    "order_key",
+]
 
 ECOSYSTEMS: Final = {"npm": "npm", "PyPI": "pypi"}
 """OSV ecosystem -> typostream registry."""
-_BOUND_EVENTS: Final = ("fixed", "last_affected", "limit")
+_EVENTS: Final = ("introduced", "fixed", "last_affected", "limit")
+_BOUNDS: Final = ("fixed", "last_affected", "limit")
 
 
+# --- version orderings -----------------------------------------------------------------------
+def _semver(text: str) -> semver.Version:
+    """SemVer 2.0, loosely as npm reads versions: surrounding blanks and a leading ``v``/``=`` dropped."""
+    text = text.strip().lstrip("=v").strip()
+    try:
+        return semver.Version.parse(text, optional_minor_and_patch=True)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a SemVer version: {text!r}") from exc
+
+
+def _pep440(text: str) -> Version:
+    try:
+        return Version(text.strip())
+    except InvalidVersion as exc:
+        raise ValueError(f"not a PEP 440 version: {text!r}") from exc
+
+
+_ORDERINGS: Final[Mapping[str, Callable[[str], Any]]] = {"semver": _semver, "pep440": _pep440}
+"""Ordering id -> parser returning a comparable key (raises ValueError on an unorderable string)."""
+_REGISTRY_ORDERING: Final = {"npm": "semver", "pypi": "pep440"}
+
+
+def order_key(registry: str, version: str) -> Any:
+    """A comparable key for ``version`` in ``registry``'s ordering; ``ValueError`` if unorderable."""
+    return _ORDERINGS[_REGISTRY_ORDERING.get(registry, "semver")](version)
+
+
+def canonical_version(registry: str, version: str) -> str:
+    """The form listed versions are compared in: PEP 440-normalized (PyPI), SemVer (npm), else as is."""
+    version = version.strip()
+    if registry == "pypi":
+        return canonicalize_version(version)
+    try:
+        return str(_semver(version))
+    except ValueError:
+        return version
+
+
+# --- ranges ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class VersionRange:
+    """One OSV ``SEMVER``/``ECOSYSTEM`` range, pre-parsed in its ordering.
+
+    ``events`` are ``(kind, version)`` pairs as given; ``parsed`` the same with comparable keys,
+    sorted (``None`` for ``introduced: "0"`` and ``limit: "*"``), or ``None`` when a bound cannot be
+    ordered (then the range covers every version: no silent "clean").
+    """
+
+    ordering: str
+    events: tuple[tuple[str, str], ...]
+    parsed: tuple[tuple[str, Any], ...] | None
+
+    @classmethod
+    def of(cls, raw: Any, registry: str) -> VersionRange | None:
+        """The range in an OSV ``ranges[]`` item, or None when it is not evaluated (GIT, unknown, empty)."""
+        if not isinstance(raw, dict) or raw.get("type") not in ("SEMVER", "ECOSYSTEM"):
+            return None
+        ordering = "semver" if raw["type"] == "SEMVER" else _REGISTRY_ORDERING[registry]
+        events: list[tuple[str, str]] = []
+        for event in raw.get("events") or []:
+            if isinstance(event, dict):
+                events.extend((k, str(event[k])) for k in _EVENTS if isinstance(event.get(k), str | int))
+        if not any(kind == "introduced" for kind, _ in events):
+            return None
+        return cls(ordering, tuple(events), _parse_events(events, _ORDERINGS[ordering]))
+
+    @property
+    def all_versions(self) -> bool:
+        """Only ``introduced: "0"`` (and no bound): every version."""
+        return all(k == "introduced" for k, _ in self.events) and ("introduced", "0") in self.events
+
+    def describe(self) -> str:
+        """``>=1.0.0, <1.0.2`` — the events as comparisons."""
+        ops = {"introduced": ">=", "fixed": "<", "last_affected": "<=", "limit": "<"}
+        return ", ".join(f"{ops[kind]}{version}" for kind, version in self.events)
+
+    def covers(self, key: Any) -> bool:
+        """OSV's ``IncludedInRanges`` for one range; ``key`` from the same ordering."""
+        if self.parsed is None:
+            return True
+        limits = [v for k, v in self.parsed if k == "limit"]
+        if limits and not any(limit is None or key < limit for limit in limits):
+            return False
+        affected = False
+        for kind, bound in self.parsed:
+            if kind == "introduced" and (bound is None or key >= bound):
+                affected = True
+            elif (kind == "fixed" and key >= bound) or (kind == "last_affected" and key > bound):
+                affected = False
+        return affected
+
+
+def _parse_events(
+    events: list[tuple[str, str]], parse: Callable[[str], Any]
+) -> tuple[tuple[str, Any], ...] | None:
+    parsed: list[tuple[str, Any]] = []
+    for kind, version in events:
+        if (kind == "introduced" and version == "0") or (kind == "limit" and "*" in version):
+            parsed.append((kind, None))
+            continue
+        try:
+            parsed.append((kind, parse(version)))
+        except ValueError:
+            return None
+    # sorted by version, introduced "0" first and limit "*" last; ties keep the given order
+    lowest = [e for e in parsed if e[1] is None and e[0] == "introduced"]
+    highest = [e for e in parsed if e[1] is None and e[0] == "limit"]
+    ordered = sorted((e for e in parsed if e[1] is not None), key=lambda e: e[1])
+    return (*lowest, *ordered, *highest)
+
+
+# --- the index -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class MaliciousMatch:
-    """One advisory covering the looked-up version; ``all_versions`` when it covers every version."""
+    """One advisory covering the looked-up version; ``all_versions`` when it covers every version.
+
+    ``detail`` says how it matched: ``all versions``, ``version 1.0.1 listed``, ``version 0.5.0 in
+    range >=0, <1.0.0``, or that the version could not be ordered against a range.
+    """
 
     advisory_id: str
     summary: str
     all_versions: bool
+    detail: str = "all versions"
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranged:
+    advisory_id: str
+    summary: str
+    ranges: tuple[VersionRange, ...]
 
 
 @dataclass(slots=True)
 class _Entry:
     all_versions: dict[str, MaliciousMatch] = field(default_factory=dict)
-    by_version: dict[str, dict[str, MaliciousMatch]] = field(default_factory=dict)
-
-
-def _covers_all_versions(ranges: Any) -> bool:
-    if not isinstance(ranges, list):
-        return False
-    for rng in ranges:
-        events = rng.get("events") if isinstance(rng, dict) else None
-        if not isinstance(events, list):
-            continue
-        introduced = [e.get("introduced") for e in events if isinstance(e, dict) and "introduced" in e]
-        bounded = any(isinstance(e, dict) and any(k in e for k in _BOUND_EVENTS) for e in events)
-        if "0" in introduced and not bounded:
-            return True
-    return False
+    by_version: dict[str, dict[str, str]] = field(default_factory=dict)
+    """canonical version -> {advisory id: summary}"""
+    ranged: list[_Ranged] = field(default_factory=list)
 
 
 class KnownMalicious:
-    """In-memory index ``(registry, normalized name) -> advisories``; lookups are dict gets."""
+    """In-memory index ``(registry, normalized name) -> advisories``; lookups are dict gets plus the
+    few ranges of that one package."""
 
     def __init__(self) -> None:
         self._index: dict[tuple[str, str], _Entry] = {}
@@ -97,7 +237,7 @@ class KnownMalicious:
             for file in _json_files(Path(path)):
                 try:
                     raw = json.loads(file.read_bytes())
-                except (OSError, ValueError) as exc:
+                except (OSError, ValueError, RecursionError) as exc:
                     raise AdvisoryFileError(f"cannot read OSV file {file}: {exc}") from exc
                 known.add_many(_advisories_in(raw))
         return known
@@ -142,21 +282,29 @@ class KnownMalicious:
                 self.skipped += 1
                 continue
             entry = self._index.setdefault((registry, normalize(name, registry)), _Entry())
-            if _covers_all_versions(item.get("ranges")):
+            raw_ranges = item.get("ranges")
+            ranges = (
+                [VersionRange.of(r, registry) for r in raw_ranges] if isinstance(raw_ranges, list) else []
+            )
+            evaluated = tuple(r for r in ranges if r is not None)
+            if any(r.all_versions for r in evaluated):
                 entry.all_versions[advisory_id] = MaliciousMatch(advisory_id, summary, True)
+            elif evaluated:
+                entry.ranged.append(_Ranged(advisory_id, summary, evaluated))
             versions = item.get("versions")
             if isinstance(versions, list):
-                match = MaliciousMatch(advisory_id, summary, False)
                 for version in versions:
                     if isinstance(version, str) and version.strip():
-                        entry.by_version.setdefault(version.strip(), {})[advisory_id] = match
+                        key = canonical_version(registry, version)
+                        entry.by_version.setdefault(key, {})[advisory_id] = summary
             indexed = True
         if indexed:
             self.advisories += 1
 
     # --- lookup --------------------------------------------------------------------------------
     def lookup(self, registry: str, name: str, version: str | None = None) -> list[MaliciousMatch]:
-        """Advisories covering ``name@version`` (all-versions ones first); ``[]`` when none.
+        """Advisories covering ``name@version``: all-versions ones first, then listed versions, then
+        ranges; ``[]`` when none.
 
         ``registry`` is ``npm`` or ``pypi`` (any other registry returns ``[]``). With
         ``version=None`` only all-versions advisories match.
@@ -166,9 +314,24 @@ class KnownMalicious:
         if entry is None:
             return []
         matches = dict(entry.all_versions)
-        if version is not None:
-            for advisory_id, match in entry.by_version.get(version.strip(), {}).items():
-                matches.setdefault(advisory_id, match)
+        if version is None or not version.strip():
+            return list(matches.values())
+        version = version.strip()
+        for advisory_id, summary in entry.by_version.get(canonical_version(registry, version), {}).items():
+            matches.setdefault(
+                advisory_id, MaliciousMatch(advisory_id, summary, False, f"version {version} listed")
+            )
+        keys: dict[str, Any] = {}
+        for ranged in entry.ranged:
+            if ranged.advisory_id in matches:
+                continue
+            for rng in ranged.ranges:
+                detail = _range_detail(rng, version, keys)
+                if detail:
+                    matches[ranged.advisory_id] = MaliciousMatch(
+                        ranged.advisory_id, ranged.summary, False, detail
+                    )
+                    break
         return list(matches.values())
 
     def __contains__(self, key: object) -> bool:
@@ -177,6 +340,21 @@ class KnownMalicious:
             return False
         registry, name = key
         return (registry, normalize(str(name), str(registry))) in self._index
+
+
+def _range_detail(rng: VersionRange, version: str, keys: dict[str, Any]) -> str:
+    """How ``rng`` covers ``version`` ("" when it does not); ``keys`` caches parsed versions."""
+    if rng.parsed is None:
+        return f"range {rng.describe()} cannot be ordered; taken to cover version {version}"
+    if rng.ordering not in keys:
+        try:
+            keys[rng.ordering] = _ORDERINGS[rng.ordering](version)
+        except ValueError:
+            keys[rng.ordering] = None
+    key = keys[rng.ordering]
+    if key is None:
+        return f"version {version} cannot be ordered; range {rng.describe()} taken to cover it"
+    return f"version {version} in range {rng.describe()}" if rng.covers(key) else ""
 
 
 def _json_files(path: Path) -> Iterator[Path]:

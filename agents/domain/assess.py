@@ -1,19 +1,21 @@
-"""One verdict per package: name-based detection plus known-malicious advisories (pure, no I/O).
+"""One verdict per package version: name-based detection plus known-malicious advisories (pure, no I/O).
 
 The detect agent, the HTTP scan endpoint and ``typostream scan`` all ask one :class:`Assessor`,
-so a name gets the same answer wherever it is asked about.
+so a package gets the same answer wherever it is asked about. The version (when known: a pin, a
+lockfile entry, a publish event) decides which advisories match (:mod:`.advisories`, OSV range
+semantics); without one, only advisories covering every version do.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from typostream.agents.domain.advisories import KnownMalicious
 from typostream.agents.domain.detection import Detector, ScanResult, Threat
 
-__all__ = ["Assessor", "advisory_threats", "load_known"]
+__all__ = ["Assessment", "Assessor", "advisory_threats", "load_known"]
 
 KNOWN_MALICIOUS_SCORE: Final = 1.0
 
@@ -28,20 +30,34 @@ def load_known(extra_paths: str = "") -> KnownMalicious:
 
 def advisory_threats(known: KnownMalicious, registry: str, name: str, version: str | None) -> list[Threat]:
     """``malicious_package`` threats for ``name@version`` from the advisories (no I/O)."""
-    findings = []
-    for match in known.lookup(registry, name, version):
-        scope = "all versions" if match.all_versions else f"version {version}"
-        findings.append(
-            Threat(
-                type="malicious_package",
-                target=match.advisory_id,
-                technique="known_malicious",
-                score=KNOWN_MALICIOUS_SCORE,
-                severity="critical",
-                evidence=f"{match.advisory_id} ({scope}): {match.summary}",
-            )
+    return [
+        Threat(
+            type="malicious_package",
+            target=match.advisory_id,
+            technique="known_malicious",
+            score=KNOWN_MALICIOUS_SCORE,
+            severity="critical",
+            evidence=f"{match.advisory_id} ({match.detail}): {match.summary}",
         )
-    return findings
+        for match in known.lookup(registry, name, version)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment(ScanResult):
+    """A :class:`ScanResult` for one version of a package (``version`` None: any/unknown version)."""
+
+    version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name", "version", "registry", "verdict", "threats"}`` — the CLI's JSON line and the API's."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "registry": self.registry,
+            "verdict": self.verdict,
+            "threats": [t.to_dict() for t in self.threats],
+        }
 
 
 @dataclass(frozen=True)
@@ -51,10 +67,11 @@ class Assessor:
     detector: Detector
     known: KnownMalicious
 
-    def assess(self, name: str, registry: str, version: str | None = None) -> ScanResult:
+    def assess(self, name: str, registry: str, version: str | None = None) -> Assessment:
         """``detector.scan`` plus advisories for ``name@version`` (all-versions ones when no version)."""
         result = self.detector.scan(name, registry)
+        version = (version or "").strip() or None
         malicious = advisory_threats(self.known, result.registry, name, version)
         if not malicious:
-            return result
-        return ScanResult(name, result.registry, "malicious", [*malicious, *result.threats])
+            return Assessment(name, result.registry, result.verdict, result.threats, version)
+        return Assessment(name, result.registry, "malicious", [*malicious, *result.threats], version)

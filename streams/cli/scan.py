@@ -1,26 +1,35 @@
-"""Commands: scan.
+"""Command: scan.
 
-``typostream scan --registry {npm,pypi,rubygems} [--watchlist FILE] [--allowlist FILE]
-[--format json|sarif|table] [--fail-on SEVERITY] (NAME... | --file FILE)``; ``--json`` is an alias
-of ``--format json``. Formats are the plug-ins in :mod:`typostream.streams.reports`.
+``typostream scan PATH...`` walks each directory (or reads each file) for manifests and lockfiles
+(:mod:`typostream.agents.domain.manifests`), infers the registry per file and assesses every
+package with its version; ``typostream scan --registry R NAME[==V|@V]...`` assesses packages by
+name; ``--file FILE`` reads one file (a manifest, a lockfile, or with ``--registry`` a list of
+names), ``--format-in`` forces the file format. Findings carry the file (relative to the scan
+root: the one directory scanned, else the directory the scanned files share) and line.
+
+``[--watchlist FILE] [--allowlist FILE] [--format json|sarif|table] [--fail-on SEVERITY]``;
+``--json`` is an alias of ``--format json``. Output formats are the plug-ins in
+:mod:`typostream.streams.reports`.
 
 Settings come from :meth:`Settings.from_env` like the worker's (``TYPOSTREAM_WATCHLIST_FILE``,
 ``TYPOSTREAM_ALLOWLIST_FILE``, ``TYPOSTREAM_KNOWN_MALICIOUS_PATHS``; the flags override the first
-two), so the CLI and the worker answer a name the same way. A watchlist-only registry (no bundled
-popular-name index, e.g. rubygems) needs a watchlist. Exit 0, or 1 when a threat reaches
-``--fail-on``; usage or input errors exit 2 with one line.
+two), so the CLI and the worker answer a package the same way. A watchlist-only registry (no
+bundled popular-name index, e.g. rubygems) needs a watchlist. Exit 0, or 1 when a threat reaches
+``--fail-on``; usage and input errors — a manifest that cannot be parsed, a directory without any
+manifest — exit 2 with one line.
 """
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from typostream.agents.domain.detection import Detector
-from typostream.agents.domain.errors import UnknownRegistryError
+from typostream.agents.domain.errors import ManifestError, UnknownRegistryError
+from typostream.agents.domain.manifests import FORMATS, Entry, find_manifests, parse_file, parse_spec
 from typostream.agents.domain.vocabulary import (
     DETECTOR_REGISTRIES,
     REGISTRIES,
@@ -31,16 +40,18 @@ from typostream.agents.domain.vocabulary import (
 from typostream.streams.cli.app import command, fail
 from typostream.streams.components import build_assessor
 from typostream.streams.config import Settings
-from typostream.streams.reports import REPORTERS
+from typostream.streams.reports import REPORTERS, Finding
 
 __all__ = ["scan"]
 
 # choices from the registries (a new format or severity needs no edit here)
 OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in REPORTERS})  # type: ignore[misc]
 FailOn = StrEnum("FailOn", {severity: severity for severity in SEVERITIES})  # type: ignore[misc]
+InputFormat = StrEnum("InputFormat", {fmt: fmt for fmt in FORMATS})  # type: ignore[misc]
 DEFAULT_FORMAT = OutputFormat(next(iter(REPORTERS)))
 _REGISTRY_HELP = (
-    f"One of: {', '.join(REGISTRIES)}; {', '.join(WATCHLIST_ONLY_REGISTRIES)} with a watchlist only."
+    f"Scan package names (the arguments) in this registry: {', '.join(REGISTRIES)}; "
+    f"{', '.join(WATCHLIST_ONLY_REGISTRIES)} with a watchlist only. Without it, the arguments are paths."
 )
 
 
@@ -51,10 +62,60 @@ def _settings(watchlist: Path | None, allowlist: Path | None) -> Settings:
         raise fail(str(exc)) from exc
 
 
+def _looks_like_path(target: str) -> bool:
+    """A scan argument given with --registry that is surely a path, not a package name."""
+    path = Path(target)
+    return target in (".", "..") or path.is_dir() or (path.is_file() and any(
+        fmt.matches_name(path) for fmt in FORMATS.values()
+    ))  # fmt: skip
+
+
+def _collect(
+    paths: list[Path], file: Path | None, fmt: str | None, registry: str | None
+) -> tuple[list[Entry], Path | None]:
+    """Entries of every manifest under ``paths`` and of ``file``, and the root their files are relative to."""
+    forced = FORMATS[fmt] if fmt else None
+    files: list[tuple[Path, bool]] = [(file, True)] if file is not None else []
+    directories = []
+    for path in paths:
+        if path.is_dir():
+            if forced is not None:
+                raise ManifestError(f"--format-in applies to files; {path} is a directory")
+            found = find_manifests(path)
+            if not found:
+                raise ManifestError(f"{path}: no manifest or lockfile found (formats: {', '.join(FORMATS)})")
+            files.extend((manifest, False) for manifest, _ in found)
+            directories.append(path)
+        elif path.exists():
+            files.append((path, True))
+        else:
+            raise ManifestError(f"no such file or directory: {path}")
+    entries: list[Entry] = []
+    for manifest, explicit in files:
+        # a file named on the command line may be any format (by content); a walk finds by name
+        _, found_entries = parse_file(manifest, forced if explicit else None, registry if explicit else None)
+        entries.extend(found_entries)
+    if not files:
+        return entries, None
+    bases = [d.resolve() for d in directories] + [m.resolve().parent for m, explicit in files if explicit]
+    return entries, Path(os.path.commonpath(bases)) if bases else None
+
+
+def _relative(file: str, root: Path | None) -> str:
+    """``file`` relative to ``root``, POSIX (climbing out of it for an included file outside it)."""
+    path = Path(file).resolve()
+    return Path(os.path.relpath(path, root)).as_posix() if root is not None else path.as_posix()
+
+
 @command()
 def scan(
-    names: Annotated[
-        list[str] | None, typer.Argument(help="Package names to scan.", show_default=False)
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Paths (project directories, manifests, lockfiles); with --registry, package names "
+            "(NAME, NAME==VERSION, NAME@VERSION).",
+            show_default=False,
+        ),
     ] = None,
     registry: Annotated[str, typer.Option("--registry", "-r", help=_REGISTRY_HELP)] = "",
     watchlist: Annotated[
@@ -81,31 +142,55 @@ def scan(
         FailOn | None, typer.Option(help="Exit 1 when a threat reaches this severity.")
     ] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", help="Names, one per line, or a requirements.txt / package.json.")
+        Path | None,
+        typer.Option(
+            "--file",
+            help="One manifest, lockfile or requirements file (any name: recognized by its content), "
+            "or with --registry a list of names.",
+        ),
+    ] = None,
+    format_in: Annotated[
+        InputFormat | None,
+        typer.Option(
+            "--format-in", help="Read files as this format: " + ", ".join(FORMATS) + " (default: detected)."
+        ),
     ] = None,
 ) -> None:
-    """Scan package names for typosquatting, dependency confusion and known-malicious packages."""
-    if not registry:
-        raise fail(f"--registry is required ({' or '.join(REGISTRIES)})")
-    if registry.lower() not in DETECTOR_REGISTRIES:
+    """Scan a project's manifests and lockfiles, or package names, for typosquats, dependency
+    confusion and known-malicious versions."""
+    registry = registry.lower()
+    if registry and registry not in DETECTOR_REGISTRIES:
         raise fail(str(UnknownRegistryError(registry, DETECTOR_REGISTRIES)))
     if json_alias:
         output = OutputFormat("json")
-    if bool(names) == bool(file):
-        raise fail("give package names or --file FILE (exactly one of them)")
+    targets = list(targets or [])
+    if not targets and file is None:
+        raise fail("give PATH... (a project or manifest), NAME... with --registry, or --file FILE")
+    if registry:
+        for target in targets:
+            if _looks_like_path(target):
+                raise fail(f"{target} is a path: scan paths without --registry, or use --file {target}")
     settings = _settings(watchlist, allowlist)
-    watchlist_only = registry.lower() in WATCHLIST_ONLY_REGISTRIES
+    watchlist_only = registry in WATCHLIST_ONLY_REGISTRIES
     if watchlist_only and settings.watchlist_file is None:
-        raise fail(f"{registry.lower()} has no bundled popular-name index; pass --watchlist FILE")
-    # a TypostreamError (unreadable file, bad advisory path...) becomes one line via @command
-    to_scan = Detector.load_names(file) if file is not None else list(names or [])
+        raise fail(f"{registry} has no bundled popular-name index; pass --watchlist FILE")
+    # a TypostreamError (unparsable manifest, bad spec, bad advisory path...) becomes one line via @command
+    named = [Entry(registry, *parse_spec(t, registry), file="") for t in targets] if registry else []
+    paths = [] if registry else [Path(t) for t in targets]
+    entries, root = _collect(paths, file, format_in.value if format_in else None, registry or None)
     assessor = build_assessor(settings)
     if watchlist_only and not assessor.detector.index(registry).by_key:
         raise fail(
-            f"{registry.lower()} has no bundled popular-name index and watchlist "
+            f"{registry} has no bundled popular-name index and watchlist "
             f"{settings.watchlist_file} lists no names"
         )
-    results = [assessor.assess(name, registry) for name in to_scan]
-    REPORTERS[output.value].write(results, str(file) if file else None, typer.get_text_stream("stdout"))
-    if fail_on is not None and any(at_least(t.severity, fail_on.value) for r in results for t in r.threats):
+    findings = [Finding(assessor.assess(e.name, e.registry, e.version)) for e in named]
+    findings += [
+        Finding(assessor.assess(e.name, e.registry, e.version), _relative(e.file, root), e.line)
+        for e in entries
+    ]
+    REPORTERS[output.value].write(findings, root, typer.get_text_stream("stdout"))
+    if fail_on is not None and any(
+        at_least(t.severity, fail_on.value) for f in findings for t in f.result.threats
+    ):
         raise typer.Exit(1)

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from typostream.streams.reports.base import Reporter
+from typostream.streams.reports.base import Finding, Reporter
 from typostream.streams.reports.json import JsonReporter
 from typostream.streams.reports.sarif import SarifReporter, to_sarif
 from typostream.streams.reports.table import TableReporter
 
-__all__ = ["REPORTERS", "Reporter", "to_sarif"]
+__all__ = ["REPORTERS", "Finding", "Reporter", "to_sarif"]
 
 _CLASSES: tuple[type[Reporter], ...] = (JsonReporter, SarifReporter, TableReporter)
 

@@ -1,8 +1,7 @@
 """Output-format plug-ins of ``typostream scan`` (``typostream.streams.reports``).
 
-The json and sarif reporters must print exactly what ``scan`` printed before formats became
-plug-ins: ``_legacy_*`` below are verbatim copies of that code (``streams/cli/scan.py`` before the
-move), and the literal expectations were captured by running that CLI.
+SARIF logs are validated against the OASIS SARIF 2.1.0 schema (errata 01), shipped in
+``tests/fixtures/sarif/`` (see its SOURCE.md).
 """
 
 from __future__ import annotations
@@ -16,65 +15,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from jsonschema import Draft4Validator
 
-from typostream.agents.domain.assess import Assessor, load_known
+from typostream.agents.domain.assess import Assessment, Assessor, load_known
 from typostream.agents.domain.detection import Detector, ScanResult, Threat
 from typostream.agents.domain.detection.techniques import TECHNIQUES
-from typostream.streams.reports import REPORTERS, Reporter
+from typostream.agents.domain.manifests import parse_spec
+from typostream.streams.reports import REPORTERS, Finding, Reporter
 from typostream.streams.reports.json import JsonReporter
-from typostream.streams.reports.sarif import SarifReporter
-from typostream.streams.reports.table import TableReporter
+from typostream.streams.reports.sarif import SECURITY_SEVERITY, SarifReporter, rules, to_sarif
+from typostream.streams.reports.table import TableReporter, printable
 
 EXE = Path(sys.executable).with_name("typostream")
-
-# --- the pre-plug-in implementation, verbatim (the oracle) ---------------------------------------
-_SARIF_LEVEL = {"low": "note", "medium": "warning", "high": "error", "critical": "error"}
-
-
-def _legacy_to_sarif(results: list[ScanResult], source: str | None) -> dict[str, Any]:
-    rules = [
-        {"id": t.id, "name": t.technique, "shortDescription": {"text": t.description},
-         "defaultConfiguration": {"level": _SARIF_LEVEL[t.severity]}}
-        for t in TECHNIQUES.values()
-    ]  # fmt: skip
-    findings: list[dict[str, Any]] = []
-    for result in results:
-        for threat in result.threats:
-            finding: dict[str, Any] = {
-                "ruleId": f"{threat.type}.{threat.technique}",
-                "level": _SARIF_LEVEL[threat.severity],
-                "message": {"text": f"{result.name} ({result.registry}): {threat.evidence}"},
-                "properties": {
-                    "name": result.name,
-                    "registry": result.registry,
-                    "target": threat.target,
-                    "score": threat.score,
-                    "severity": threat.severity,
-                    "verdict": result.verdict,
-                },
-            }
-            if source:
-                finding["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": source}}}]
-            findings.append(finding)
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {"driver": {"name": "typostream", "informationUri": "https://pypi.org/project/typostream/",
-                                    "rules": rules}},
-                "results": findings,
-            }
-        ],
-    }  # fmt: skip
-
-
-def _legacy_stdout(fmt: str, results: list[ScanResult], source: str | None) -> str:
-    """What ``scan`` wrote to stdout: ``typer.echo`` of each JSON line, or of the SARIF document."""
-    if fmt == "json":
-        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
-    return json.dumps(_legacy_to_sarif(results, source), indent=2, ensure_ascii=False) + "\n"
-
+SCHEMA = json.loads(
+    (Path(__file__).parents[1] / "fixtures" / "sarif" / "sarif-schema-2.1.0.json").read_text()
+)
+VALIDATOR = Draft4Validator(SCHEMA)
 
 # --- fixed results (independent of the detector's data) ------------------------------------------
 RESULTS = [
@@ -85,7 +41,7 @@ RESULTS = [
         [Threat("typosquat", "lodash", "transposition", 0.78, "high", "transposition: swaps 'sh'")],
     ),
     ScanResult("react", "npm"),
-    ScanResult(
+    Assessment(
         "crossenv",
         "npm",
         "malicious",
@@ -95,6 +51,7 @@ RESULTS = [
             ),
             Threat("typosquat", "cross-env", "separator", 0.78, "high", "separator: 'crossenv'"),
         ],
+        "6.1.1",
     ),
     ScanResult(
         "l\u043edash",
@@ -106,66 +63,21 @@ RESULTS = [
         "reqeust", "pypi", "suspicious", [Threat("typosquat", "requests", "omission", 0.3, "low", "x")]
     ),
 ]
+FINDINGS = [
+    Finding(RESULTS[0], "package.json", 4),
+    Finding(RESULTS[1]),
+    Finding(RESULTS[2], "web/package-lock.json", 12),
+    Finding(RESULTS[3], "package.json", 5),
+    Finding(RESULTS[4], "requirements.txt", 1),
+]
 
 EXPECTED_JSON = """\
-{"name": "lodahs", "registry": "npm", "verdict": "suspicious", "threats": [{"type": "typosquat", "target": "lodash", "technique": "transposition", "score": 0.78, "severity": "high", "evidence": "transposition: swaps 'sh'"}]}
-{"name": "react", "registry": "npm", "verdict": "clean", "threats": []}
-{"name": "crossenv", "registry": "npm", "verdict": "malicious", "threats": [{"type": "malicious_package", "target": "SEED-2", "technique": "known_malicious", "score": 1.0, "severity": "critical", "evidence": "SEED-2 (all versions)"}, {"type": "typosquat", "target": "cross-env", "technique": "separator", "score": 0.78, "severity": "high", "evidence": "separator: 'crossenv'"}]}
-{"name": "lоdash", "registry": "npm", "verdict": "suspicious", "threats": [{"type": "typosquat", "target": "lodash", "technique": "homoglyph", "score": 0.5, "severity": "medium", "evidence": "look-alike 'о' (U+043E)"}]}
-{"name": "reqeust", "registry": "pypi", "verdict": "suspicious", "threats": [{"type": "typosquat", "target": "requests", "technique": "omission", "score": 0.3, "severity": "low", "evidence": "x"}]}
+{"name": "lodahs", "version": null, "registry": "npm", "verdict": "suspicious", "threats": [{"type": "typosquat", "target": "lodash", "technique": "transposition", "score": 0.78, "severity": "high", "evidence": "transposition: swaps 'sh'"}], "file": "package.json", "line": 4}
+{"name": "react", "version": null, "registry": "npm", "verdict": "clean", "threats": []}
+{"name": "crossenv", "version": "6.1.1", "registry": "npm", "verdict": "malicious", "threats": [{"type": "malicious_package", "target": "SEED-2", "technique": "known_malicious", "score": 1.0, "severity": "critical", "evidence": "SEED-2 (all versions)"}, {"type": "typosquat", "target": "cross-env", "technique": "separator", "score": 0.78, "severity": "high", "evidence": "separator: 'crossenv'"}], "file": "web/package-lock.json", "line": 12}
+{"name": "lоdash", "version": null, "registry": "npm", "verdict": "suspicious", "threats": [{"type": "typosquat", "target": "lodash", "technique": "homoglyph", "score": 0.5, "severity": "medium", "evidence": "look-alike 'о' (U+043E)"}], "file": "package.json", "line": 5}
+{"name": "reqeust", "version": null, "registry": "pypi", "verdict": "suspicious", "threats": [{"type": "typosquat", "target": "requests", "technique": "omission", "score": 0.3, "severity": "low", "evidence": "x"}], "file": "requirements.txt", "line": 1}
 """  # noqa: E501
-
-EXPECTED_SARIF_RESULTS = """\
-[
-  {
-    "ruleId": "typosquat.homoglyph",
-    "level": "warning",
-    "message": {
-      "text": "lоdash (npm): look-alike 'о' (U+043E)"
-    },
-    "properties": {
-      "name": "lоdash",
-      "registry": "npm",
-      "target": "lodash",
-      "score": 0.5,
-      "severity": "medium",
-      "verdict": "suspicious"
-    },
-    "locations": [
-      {
-        "physicalLocation": {
-          "artifactLocation": {
-            "uri": "package.json"
-          }
-        }
-      }
-    ]
-  },
-  {
-    "ruleId": "typosquat.omission",
-    "level": "note",
-    "message": {
-      "text": "reqeust (pypi): x"
-    },
-    "properties": {
-      "name": "reqeust",
-      "registry": "pypi",
-      "target": "requests",
-      "score": 0.3,
-      "severity": "low",
-      "verdict": "suspicious"
-    },
-    "locations": [
-      {
-        "physicalLocation": {
-          "artifactLocation": {
-            "uri": "package.json"
-          }
-        }
-      }
-    ]
-  }
-]"""
 
 
 class TestRegistry:
@@ -186,83 +98,190 @@ class TestRegistry:
             id: ClassVar[str] = "names"
             description: ClassVar[str] = "Names only."
 
-            def render(self, results: Sequence[ScanResult], source: str | None) -> str:
-                return "".join(f"{r.name}\n" for r in results)
+            def render(self, findings: Sequence[Finding], root: Path | None = None) -> str:
+                return "".join(f"{f.result.name}\n" for f in findings)
 
         out = io.StringIO()
-        Names().write(RESULTS[:2], None, out)
+        Names().write(FINDINGS[:2], None, out)
         assert out.getvalue() == "lodahs\nreact\n"
 
 
 class TestJson:
     def test_literal_output(self) -> None:
-        assert REPORTERS["json"].render(RESULTS, None) == EXPECTED_JSON
-        assert REPORTERS["json"].render(RESULTS, "requirements.txt") == EXPECTED_JSON
+        assert REPORTERS["json"].render(FINDINGS) == EXPECTED_JSON
 
     def test_no_results_print_nothing(self) -> None:
-        assert REPORTERS["json"].render([], None) == ""
+        assert REPORTERS["json"].render([]) == ""
 
     def test_write(self) -> None:
         out = io.StringIO()
-        REPORTERS["json"].write(RESULTS, None, out)
+        REPORTERS["json"].write(FINDINGS, None, out)
         assert out.getvalue() == EXPECTED_JSON
 
 
 class TestSarif:
-    @pytest.mark.parametrize("source", [None, "", "package.json"])
-    def test_identical_to_legacy(self, source: str | None) -> None:
-        for results in (RESULTS, RESULTS[1:2], []):
-            assert REPORTERS["sarif"].render(results, source) == _legacy_stdout("sarif", results, source)
-
-    def test_literal_results(self) -> None:
-        text = REPORTERS["sarif"].render(RESULTS[3:], "package.json")
-        log = json.loads(text)
-        assert json.dumps(log["runs"][0]["results"], indent=2, ensure_ascii=False) == EXPECTED_SARIF_RESULTS
+    def log(
+        self, findings: Sequence[Finding] = FINDINGS, root: Path | None = Path("/srv/app")
+    ) -> dict[str, Any]:
+        text = REPORTERS["sarif"].render(findings, root)
         assert text.startswith('{\n  "$schema": "https://json.schemastore.org/sarif-2.1.0.json",\n')
-        assert text.endswith("\n}\n") and '"uri": "package.json"' in text
-        driver = log["runs"][0]["tool"]["driver"]
-        assert [r["id"] for r in driver["rules"]] == list(TECHNIQUES)
+        return json.loads(text)
 
-    def test_no_source_no_locations(self) -> None:
-        log = json.loads(REPORTERS["sarif"].render(RESULTS, None))
-        assert log["runs"][0]["results"] and all("locations" not in r for r in log["runs"][0]["results"])
+    @pytest.mark.parametrize("count", [0, 1, 2, 5])
+    def test_valid_against_the_sarif_2_1_0_schema(self, count: int) -> None:
+        VALIDATOR.validate(self.log(FINDINGS[:count]))
+        VALIDATOR.validate(self.log(FINDINGS[:count], root=None))
+
+    def test_every_rule_is_declared_with_help_and_security_severity(self) -> None:
+        driver = self.log()["runs"][0]["tool"]["driver"]
+        ids = [rule["id"] for rule in driver["rules"]]
+        assert ids[: len(TECHNIQUES)] == list(TECHNIQUES)
+        assert "malicious_package.known_malicious" in ids
+        assert {
+            "suspicious_pattern.install_script.remote_exec",
+            "suspicious_pattern.description.exec",
+        } <= set(ids)
+        assert len(ids) == len(set(ids))
+        for rule in driver["rules"]:
+            assert rule["help"]["text"] and rule["help"]["markdown"] and rule["shortDescription"]["text"]
+            assert float(rule["properties"]["security-severity"]) > 0
+        known = driver["rules"][ids.index("malicious_package.known_malicious")]
+        assert known["properties"]["security-severity"] == SECURITY_SEVERITY["critical"] == "9.5"
+        assert known["defaultConfiguration"]["level"] == "error"
+
+    def test_results_resolve_to_their_rule_and_manifest_line(self) -> None:
+        run = self.log()["runs"][0]
+        rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+        for result in run["results"]:
+            assert rule_ids[result["ruleIndex"]] == result["ruleId"]
+        assert [r["ruleId"] for r in run["results"]] == [
+            "typosquat.transposition",
+            "malicious_package.known_malicious",
+            "typosquat.separator",
+            "typosquat.homoglyph",
+            "typosquat.omission",
+        ]
+        first = run["results"][1]
+        assert first["message"]["text"] == "crossenv@6.1.1 (npm): SEED-2 (all versions)"
+        assert first["locations"] == [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": "web/package-lock.json", "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": 12},
+                }
+            }
+        ]
+        assert first["properties"]["version"] == "6.1.1" and first["level"] == "error"
+        assert run["originalUriBaseIds"] == {"%SRCROOT%": {"uri": "file:///srv/app/"}}
+
+    def test_names_without_a_file_have_no_location(self) -> None:
+        run = self.log([Finding(RESULTS[0])], root=None)["runs"][0]
+        assert "locations" not in run["results"][0] and "originalUriBaseIds" not in run
+
+    def test_fingerprints_survive_line_moves_and_tell_files_apart(self) -> None:
+        def fingerprint(finding: Finding) -> str:
+            return to_sarif([finding])["runs"][0]["results"][0]["partialFingerprints"]["typostream/v1"]
+
+        moved = Finding(RESULTS[0], "package.json", 40)
+        other_file = Finding(RESULTS[0], "web/package.json", 4)
+        assert fingerprint(FINDINGS[0]) == fingerprint(moved)
+        assert fingerprint(FINDINGS[0]) != fingerprint(other_file)
+        spelt = Finding(ScanResult("LODAHS", "npm", "suspicious", RESULTS[0].threats), "package.json", 4)
+        assert fingerprint(spelt) == fingerprint(FINDINGS[0])  # normalized name
+
+    def test_an_unknown_rule_is_declared_from_its_threat(self) -> None:
+        threat = Threat(
+            "suspicious_pattern", "custom-1", "install_script.custom", 0.5, "medium", "custom hit"
+        )
+        log = to_sarif([Finding(ScanResult("x", "npm", "suspicious", [threat]), "package.json", 2)])
+        VALIDATOR.validate(log)
+        rules_ = log["runs"][0]["tool"]["driver"]["rules"]
+        assert (
+            rules_[log["runs"][0]["results"][0]["ruleIndex"]]["id"]
+            == "suspicious_pattern.install_script.custom"
+        )
+        assert len(rules_) == len(rules()) + 1
+
+    def test_uris_are_percent_encoded(self) -> None:
+        log = to_sarif([Finding(RESULTS[0], "my app/package.json", 1)], Path("/srv"))
+        assert log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"][
+            "uri"
+        ] == ("my%20app/package.json")
 
 
 class TestTable:
     def test_one_row_per_threat_or_clean_name(self) -> None:
-        text = REPORTERS["table"].render(RESULTS, None)
+        text = REPORTERS["table"].render(FINDINGS)
         assert "typostream scan" in text and "\x1b[" not in text
         rows = [line for line in text.splitlines() if line.startswith("│")]
         assert len(rows) == 6
-        assert "lodahs" in rows[0] and "0.78" in rows[0] and "react" in rows[1] and "clean" in rows[1]
-        assert "\u2503 name" in text and "evidence" in text
+        assert "lodahs" in rows[0] and "0.78" in rows[0] and "package.json:4" in rows[0]
+        assert "react" in rows[1] and "clean" in rows[1]
+        assert "6.1.1" in rows[2] and "web/package-lock.json:12" in rows[2]
+        assert "\u2503 name" in text and "evidence" in text and "version" in text
 
     def test_write_matches_render_on_a_plain_stream(self) -> None:
         out = io.StringIO()
-        REPORTERS["table"].write(RESULTS, None, out)
-        assert out.getvalue() == REPORTERS["table"].render(RESULTS, None)
+        REPORTERS["table"].write(FINDINGS, None, out)
+        assert out.getvalue() == REPORTERS["table"].render(FINDINGS)
+
+    def test_control_characters_are_escaped(self) -> None:
+        """Issue 9: ``scan --format table`` printed terminal escape sequences found in names."""
+        evil = ScanResult("lod\x1b[2J\x1b[31mahs\u202e", "npm", "suspicious", [Threat(
+            "typosquat", "lodash", "insertion", 0.5, "medium", "evidence \x07 with \x9b bell"
+        )])  # fmt: skip
+        text = REPORTERS["table"].render([Finding(evil)])
+        assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text and "\u202e" not in text
+        assert "lod\\x1b[2J\\x1b[31mahs\\u202e" in text and "\\x07" in text and "\\x9b" in text
+        out = io.StringIO()
+        REPORTERS["table"].write([Finding(evil)], None, out)
+        assert "\x1b" not in out.getvalue()
+
+    def test_rich_markup_in_a_name_is_printed_as_text(self) -> None:
+        text = REPORTERS["table"].render([Finding(ScanResult("[bold]x[/bold]", "npm"))])
+        assert "[bold]x[/bold]" in text
+
+    @pytest.mark.parametrize(
+        ("raw", "shown"),
+        [
+            ("lodash", "lodash"),
+            ("l\u043edash", "l\u043edash"),
+            ("a\tb\nc", "a\\tb\\nc"),
+            ("x\u200by", "x\\u200by"),
+        ],
+    )
+    def test_printable(self, raw: str, shown: str) -> None:
+        assert printable(raw) == shown
 
 
-# --- the CLI prints exactly what it printed before -----------------------------------------------
+# --- the CLI prints what the library renders -----------------------------------------------------
 CASES: list[tuple[str, list[str]]] = [
-    ("npm", ["lodahs", "react", "crossenv", "l\u043edash", "@types/react"]),
-    ("pypi", ["reqeusts", "requests", "python-dateutil"]),
+    ("npm", ["lodahs", "react", "crossenv", "l\u043edash", "@types/react", "ua-parser-js@0.7.29"]),
+    ("pypi", ["reqeusts", "requests", "python-dateutil", "ctx==0.2.6"]),
 ]
 
 
 @pytest.mark.skipif(not EXE.exists(), reason="typostream entry point not installed")
 @pytest.mark.parametrize("fmt", ["json", "sarif"])
-@pytest.mark.parametrize(("registry", "names"), CASES)
-def test_cli_output_identical_to_legacy(
-    fmt: str, registry: str, names: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("registry", "specs"), CASES)
+def test_cli_output_is_the_library_rendered(
+    fmt: str, registry: str, specs: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("WATCHLIST_FILE", "ALLOWLIST_FILE", "KNOWN_MALICIOUS_PATHS"):
         monkeypatch.delenv(f"TYPOSTREAM_{name}", raising=False)
     assessor = Assessor(Detector.default(), load_known())
-    results = [assessor.assess(name, registry) for name in names]
+    results = []
+    for spec in specs:
+        name, version = parse_spec(spec, registry)
+        results.append(assessor.assess(name, registry, version))
     listing = tmp_path / "names.txt"
-    listing.write_text("\n".join(names) + "\n", encoding="utf-8")
-    for args, source in (([*names], None), (["--file", str(listing)], str(listing))):
+    listing.write_text("\n".join(specs) + "\n", encoding="utf-8")
+    by_name = [Finding(r) for r in results]
+    by_file = [Finding(r, "names.txt", i) for i, r in enumerate(results, start=1)]
+    for args, findings, root in (
+        ([*specs], by_name, None),
+        (["--file", str(listing)], by_file, tmp_path.resolve()),
+    ):
         proc = subprocess.run(
             [str(EXE), "scan", "--registry", registry, "--format", fmt, *args],
             capture_output=True,
@@ -271,4 +290,4 @@ def test_cli_output_identical_to_legacy(
             timeout=120,
         )
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout == _legacy_stdout(fmt, results, source)
+        assert proc.stdout == REPORTERS[fmt].render(findings, root)

@@ -1,4 +1,4 @@
-"""KnownMalicious: OSV files and directories, ranges, normalization, the bundled seed."""
+"""KnownMalicious: OSV files and directories, OSV version-range semantics, normalization, the bundled seed."""
 
 from __future__ import annotations
 
@@ -91,9 +91,13 @@ def test_unknown_ecosystems_withdrawn_and_bounded_ranges(known: KnownMalicious) 
     assert known.lookup("rubygems", "x", "1.0") == []
     assert known.skipped == 2  # RubyGems entry + withdrawn advisory
     assert known.lookup("npm", "gone", "1.0.0") == []
-    # a bounded range is not evaluated; its explicit versions still match
-    assert known.lookup("npm", "bounded", "0.5.0") == []
+    # a bounded range covers the versions below its fix; listed versions match too
+    assert [m.detail for m in known.lookup("npm", "bounded", "0.5.0")] == [
+        "version 0.5.0 in range >=0, <1.0.0"
+    ]
+    assert known.lookup("npm", "bounded", "1.0.0") == []
     assert [m.all_versions for m in known.lookup("npm", "bounded", "2.0.0")] == [False]
+    assert known.lookup("npm", "bounded", None) == []  # no version: only all-versions advisories
     assert known.advisories == 5 and len(known) == 4
     assert ("npm", "EVIL-ALL") in known and ("pypi", "evil-all") not in known
 
@@ -152,3 +156,95 @@ def test_seed_ids_are_local_and_documented() -> None:
     assert len(ids) == len(set(ids)) == 10
     assert all(i.startswith("TYPOSTREAM-SEED-") for i in ids)
     assert all(a["summary"] and "references" in a for a in doc["advisories"])
+
+
+# --- OSV range semantics (https://ossf.github.io/osv-schema/#evaluation) -------------------------
+def _ranged(
+    ecosystem: str, kind: str, *events: dict[str, str], versions: list[str] | None = None
+) -> KnownMalicious:
+    affected: dict[str, Any] = {"ranges": [{"type": kind, "events": list(events)}]}
+    if versions is not None:
+        affected["versions"] = versions
+    return KnownMalicious.from_advisories([_osv("MAL-R", ecosystem, "pkg", **affected)])
+
+
+def _covered(known: KnownMalicious, registry: str, version: str) -> bool:
+    return bool(known.lookup(registry, "pkg", version))
+
+
+@pytest.mark.parametrize(
+    ("events", "inside", "outside"),
+    [
+        # introduced / fixed: [1.0.0, 1.0.2)
+        (
+            [{"introduced": "1.0.0"}, {"fixed": "1.0.2"}],
+            ["1.0.0", "1.0.1", "1.0.2-rc.1"],
+            ["0.9.9", "1.0.2", "2.0.0"],
+        ),
+        # last_affected is inclusive
+        ([{"introduced": "0"}, {"last_affected": "2.1.214"}], ["0.0.1", "2.1.214"], ["2.1.215", "3.0.0"]),
+        # two intervals in one range, events given out of order
+        (
+            [{"fixed": "3.2.5"}, {"introduced": "3.0.0"}, {"introduced": "1.0.0"}, {"fixed": "1.0.2"}],
+            ["1.0.0", "1.0.1", "3.0.0", "3.2.4"],
+            ["0.5.0", "1.0.2", "2.9.9", "3.2.5"],
+        ),
+        # limit bounds from above; "*" is infinity
+        ([{"introduced": "1.0.0"}, {"limit": "2.0.0"}], ["1.0.0", "1.9.9"], ["0.9.0", "2.0.0"]),
+        ([{"introduced": "1.0.0"}, {"limit": "*"}], ["1.0.0", "99.0.0"], ["0.9.0"]),
+        # build metadata does not change precedence; prereleases sort before their release
+        (
+            [{"introduced": "1.0.0"}, {"fixed": "1.0.1"}],
+            ["1.0.0+build.5", "1.0.1-alpha"],
+            ["1.0.0-rc.1", "1.0.1"],
+        ),
+    ],
+)
+def test_semver_ranges(events: list[dict[str, str]], inside: list[str], outside: list[str]) -> None:
+    known = _ranged("npm", "SEMVER", *events)
+    assert [v for v in inside if _covered(known, "npm", v)] == inside
+    assert [v for v in outside if _covered(known, "npm", v)] == []
+
+
+def test_pypi_ecosystem_ranges_use_pep_440() -> None:
+    known = _ranged("PyPI", "ECOSYSTEM", {"introduced": "1.0"}, {"fixed": "1.10"})
+    inside = ["1.0", "1.0.0", "1.2", "1.9.post1", "1.10rc1", "1.10.dev0"]
+    outside = ["0.9", "1.0rc1", "1.10", "1.10.0", "2.0", "10.0"]
+    assert [v for v in inside if _covered(known, "pypi", v)] == inside
+    assert [v for v in outside if _covered(known, "pypi", v)] == []
+
+
+def test_npm_ecosystem_ranges_use_semver() -> None:
+    known = _ranged("npm", "ECOSYSTEM", {"introduced": "1.2.0"}, {"fixed": "1.10.0"})
+    assert _covered(known, "npm", "1.9.0") and not _covered(known, "npm", "1.10.0")  # 9 < 10, not as strings
+
+
+def test_unorderable_versions_and_bounds_are_taken_to_be_covered() -> None:
+    """No silent "clean": what cannot be compared is reported, with the reason in the evidence."""
+    known = _ranged("npm", "SEMVER", {"introduced": "1.0.0"}, {"fixed": "2.0.0"})
+    [match] = known.lookup("npm", "pkg", "latest")
+    assert match.detail == "version latest cannot be ordered; range >=1.0.0, <2.0.0 taken to cover it"
+    odd = _ranged("PyPI", "ECOSYSTEM", {"introduced": "0"}, {"fixed": "not-a-version"})
+    [match] = odd.lookup("pypi", "pkg", "1.0")
+    assert "cannot be ordered" in match.detail and not match.all_versions
+
+
+def test_git_ranges_are_not_evaluated_but_listed_versions_match() -> None:
+    known = _ranged("npm", "GIT", {"introduced": "a" * 40}, {"fixed": "b" * 40}, versions=["1.0.0"])
+    assert known.lookup("npm", "pkg", "0.5.0") == []
+    assert [m.detail for m in known.lookup("npm", "pkg", "1.0.0")] == ["version 1.0.0 listed"]
+
+
+@pytest.mark.parametrize(
+    ("ecosystem", "registry", "listed", "looked_up"),
+    [
+        ("PyPI", "pypi", "2.31.0", "2.31"),
+        ("PyPI", "pypi", "1.0rc1", "1.0.0-rc1"),
+        ("npm", "npm", "1.0.0", "v1.0.0"),
+    ],
+)
+def test_listed_versions_compare_canonically(
+    ecosystem: str, registry: str, listed: str, looked_up: str
+) -> None:
+    known = KnownMalicious.from_advisories([_osv("MAL-V", ecosystem, "pkg", versions=[listed])])
+    assert _covered(known, registry, looked_up)
