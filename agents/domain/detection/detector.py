@@ -4,31 +4,26 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from typostream.agents.domain.detection.index import CandidateIndex, Target
-from typostream.agents.domain.detection.names import NameForms, check_registry, normalize, tokens
+from typostream.agents.domain.detection.names import NameForms, check_registry, normalize
 from typostream.agents.domain.detection.popular import load_popular
-from typostream.agents.domain.detection.scoring import Verdict, score, severity_for, verdict_for
+from typostream.agents.domain.detection.scoring import score, severity_for, verdict_for
 from typostream.agents.domain.detection.techniques import (
-    DEPENDENCY_CONFUSION,
-    TECHNIQUES,
-    TYPOSQUAT_TECHNIQUES,
+    DEFAULT_TECHNIQUES,
+    Match,
+    Query,
     Technique,
+    TechniqueSet,
 )
-from typostream.agents.domain.detection.techniques.combosquat import Combosquat, folded_cores
-from typostream.agents.domain.detection.tunables import (
-    AFFIX_WORDS,
-    FUSED_PREFIXES,
-    FUSED_SUFFIXES,
-    MIN_REPORT_SCORE,
-    REGISTRIES,
-)
+from typostream.agents.domain.detection.tunables import MIN_REPORT_SCORE
 from typostream.agents.domain.errors import NameListError
+from typostream.agents.domain.vocabulary import DETECTOR_REGISTRIES, Verdict
 
 __all__ = ["Detector", "NameSource", "ScanResult", "Threat"]
 
@@ -36,9 +31,6 @@ NameSource = None | Iterable[str] | Path | str
 """A watchlist/allowlist: None, names, or a path to a file :meth:`Detector.load_names` reads."""
 
 MAX_THREATS = 5
-_COMBOSQUAT = TECHNIQUES[Combosquat.id]
-assert isinstance(_COMBOSQUAT, Combosquat)
-COMBOSQUAT: Combosquat = _COMBOSQUAT
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9@][A-Za-z0-9._/@-]*)")
 _PACKAGE_JSON_KEYS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
 
@@ -83,6 +75,23 @@ class ScanResult:
         }
 
 
+_new_object = object.__new__
+_SET_NAME, _SET_REGISTRY, _SET_VERDICT, _SET_THREATS = (
+    ScanResult.__dict__[attr].__set__ for attr in ("name", "registry", "verdict", "threats")
+)
+
+
+def _clean(name: str, registry: str) -> ScanResult:
+    """``ScanResult(name, registry)``, the result of most scans, in half the time: a frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``."""
+    result: ScanResult = _new_object(ScanResult)
+    _SET_NAME(result, name)
+    _SET_REGISTRY(result, registry)
+    _SET_VERDICT(result, "clean")
+    _SET_THREATS(result, [])
+    return result
+
+
 def _describe(target: Target, registry: str) -> str:
     parts = []
     if target.popular:
@@ -105,13 +114,23 @@ def _popular_index(registry: str) -> CandidateIndex:
 
 
 class Detector:
-    """Scans names against per-registry candidate indexes. Immutable after construction: thread safe."""
+    """Scans names against per-registry candidate indexes. Immutable after construction: thread safe.
 
-    __slots__ = ("_allow", "_entries", "_indexes", "_plans")
+    Every technique is run the same way, from its declarations (``techniques/base.py``).
+    """
 
-    def __init__(self, indexes: dict[str, CandidateIndex], allowlist: dict[str, frozenset[str]]) -> None:
+    __slots__ = ("_allow", "_entries", "_indexes", "_plans", "_probes", "_scoped_probes", "_techniques")
+
+    def __init__(
+        self,
+        indexes: dict[str, CandidateIndex],
+        allowlist: dict[str, frozenset[str]],
+        techniques: TechniqueSet = DEFAULT_TECHNIQUES,
+    ) -> None:
         self._indexes = dict(indexes)
         self._allow = dict(allowlist)
+        self._techniques = techniques
+        self._probes, self._scoped_probes = techniques.probes, techniques.scoped_probes
         # per-target technique lists, filled on first use (a target's data, not a cache of names)
         self._plans: dict[str, dict[str, tuple[Technique, ...]]] = {reg: {} for reg in self._indexes}
         self._entries = {reg: (idx, self._allow[reg], self._plans[reg]) for reg, idx in self._indexes.items()}
@@ -123,13 +142,13 @@ class Detector:
         watched = cls._names(watchlist)
         allowed = cls._names(allowlist)
         indexes: dict[str, CandidateIndex] = {}
-        for registry in REGISTRIES:
+        for registry in DETECTOR_REGISTRIES:
             if not watched:
                 indexes[registry] = _popular_index(registry)
                 continue
             extra = [Target(NameForms.of(name, registry), watched=True) for name in watched]
             indexes[registry] = CandidateIndex.build(registry, (*_popular_targets(registry), *extra))
-        allow = {reg: frozenset(normalize(n, reg) for n in allowed) for reg in REGISTRIES}
+        allow = {reg: frozenset(normalize(n, reg) for n in allowed) for reg in DETECTOR_REGISTRIES}
         return cls(indexes, allow)
 
     @staticmethod
@@ -170,7 +189,7 @@ class Detector:
         return self._indexes[check_registry(registry)]
 
     def scan(self, name: str, registry: str) -> ScanResult:
-        """Scan one name; raise :class:`UnknownRegistryError` for a registry not in ``REGISTRIES``."""
+        """Scan one name; raise :class:`UnknownRegistryError` for a registry the detector lacks."""
         entry = self._entries.get(registry)
         if entry is None:
             registry = check_registry(registry)
@@ -180,95 +199,56 @@ class Detector:
         by_key = index.by_key
         popular = by_key.get(name)
         if popular is not None and popular.popular:
-            return ScanResult(name, reg)  # fast path: a popular name spelt as its key is never flagged
-        query = NameForms.of(name, reg)
+            return _clean(name, reg)  # fast path: a popular name spelt as its key is never flagged
+        query = Query.of(name, reg)
         key = query.key
         if not key or key in allow:
-            return ScanResult(name, reg)
+            return _clean(name, reg)
         threats: list[Threat] = []
         critical = False
-        exact = by_key.get(key)
+        exact = popular if key == name else by_key.get(key)
         if exact is not None:
             if exact.popular:
-                return ScanResult(name, reg)  # never flag a popular name
-            match = DEPENDENCY_CONFUSION.match(query, exact)
-            if match is not None:
-                threats.append(self._threat(DEPENDENCY_CONFUSION, match.detail, match, exact, query, reg))
-                critical = True
+                return _clean(name, reg)  # never flag a popular name
+            best = self._best(query, exact, reg, self._plan(exact, self._techniques.exact))
+            if best is not None:
+                threats.append(best[0])
+                critical = best[1].forces_malicious
         # candidates: a few dict probes; most names have none and stop here
         found: list[Target] = []
-        skeleton_hits = index.by_skeleton.get(query.skeleton)
-        if skeleton_hits is not None:
-            found.extend(skeleton_hits)
-        cores: list[tuple[str, str, str]] = []
-        if query.scope is not None:
-            # only look-alikes (skeleton, above) and other scopes of the same name can match a
-            # scoped name: no other technique compares scoped names
-            found.extend(index.other_scopes(query.scope, query.bare))
-        else:
-            # only a one-edit neighbour can match an unscoped name by a typo technique: three dict
-            # probes rule that out for most names (two-edit matches are for watchlisted names)
-            found.extend(index.within_one_edit(query.folded))
-            if index.watched_edit:
-                found.extend(index.within_one_edit(query.folded, watched_only=True))
-            flat = query.squashed
-            if key.isalnum():
-                words = [key]
-                affixed = False
-            else:
-                words = tokens(key)
-                affixed = len(words) >= 2 and (words[0] in AFFIX_WORDS or words[-1] in AFFIX_WORDS)
-                if len(words) >= 2:
-                    reordered = index.by_words.get(" ".join(sorted(words)))
-                    if reordered is not None:
-                        found.extend(reordered)
-            if (
-                affixed
-                or flat.startswith(FUSED_PREFIXES)
-                or flat.endswith(FUSED_SUFFIXES)
-                or key[-1].isdigit()
-            ):
-                cores = folded_cores(key, words, flat)
-                for _, _, folded in cores:
-                    core_hits = index.by_skeleton.get(folded)
-                    if core_hits is not None:
-                        found.extend(core_hits)
-                    if index.watched_edit:  # affix + typo: watchlisted targets only
-                        found.extend(index.within_one_edit(folded, watched_only=True))
+        # (a scoped name needs only the probes of the techniques that compare scoped names)
+        for probe in self._probes if query.scope is None else self._scoped_probes:
+            hits = probe(query, index)
+            if hits:
+                found.extend(hits)
         if found:
             candidates = {target.forms.key: target for target in found}
-            candidates.pop(key, None)
-        else:
-            candidates = {}
-        if candidates:
+            candidates.pop(key, None)  # judged above, by the exact-key techniques only
             for target in candidates.values():
                 if query.scope is not None and target.forms.scope in (query.scope, None):
                     continue  # only the scope's owner publishes there; @types/x is no squat of x
-                techniques = plans.get(target.forms.key)
-                if techniques is None:
-                    techniques = plans[target.forms.key] = self._plan(target)
-                threat = self._best(query, target, reg, techniques, cores)
-                if threat is not None:
-                    threats.append(threat)
+                plan = plans.get(target.forms.key)
+                if plan is None:
+                    plan = plans[target.forms.key] = self._plan(target, self._techniques.candidates)
+                best = self._best(query, target, reg, plan)
+                if best is not None:
+                    threats.append(best[0])
+                    critical = critical or best[1].forces_malicious
         if not threats:
-            return ScanResult(name, reg)
+            return _clean(name, reg)
         threats.sort(key=lambda t: (-t.score, t.target))
         threats = threats[:MAX_THREATS]
         return ScanResult(name, reg, verdict_for([t.score for t in threats], critical), threats)
 
     @staticmethod
-    def _plan(target: Target) -> tuple[Technique, ...]:
+    def _plan(target: Target, techniques: Sequence[Technique]) -> tuple[Technique, ...]:
         """The techniques whose length gate lets them judge ``target`` (per target, not per name)."""
-        return tuple(t for t in TYPOSQUAT_TECHNIQUES if t.applies(target))
+        return tuple(t for t in techniques if t.applies(target))
 
     def _best(
-        self,
-        query: NameForms,
-        target: Target,
-        registry: str,
-        techniques: tuple[Technique, ...],
-        cores: list[tuple[str, str, str]],
-    ) -> Threat | None:
+        self, query: Query, target: Target, registry: str, techniques: tuple[Technique, ...]
+    ) -> tuple[Threat, Technique] | None:
+        """The best-scoring threat of ``techniques`` on ``target``, and the technique behind it."""
         forms = target.forms
         if query.scope == forms.scope:
             delta = len(query.bare) - len(forms.bare)
@@ -276,31 +256,30 @@ class Detector:
             delta = len(query.key) - len(forms.key)
         squashed_delta = len(query.squashed) - len(forms.squashed)
         scoped = query.scope is not None
-        best: Threat | None = None
+        best: tuple[Technique, Match, float] | None = None
         for technique in techniques:
             if scoped and not technique.scoped_queries:
                 continue
             deltas = technique.length_deltas
             if deltas is not None and delta not in deltas and squashed_delta not in deltas:
                 continue  # e.g. an omission needs a name one character shorter
-            if technique is COMBOSQUAT:
-                match = COMBOSQUAT.match_cores(target, cores) if cores and squashed_delta >= 0 else None
-            else:
-                match = technique.match(query, target)
+            match = technique.match(query, target)
             if match is None:
                 continue
-            threat = self._threat(technique, match.detail, match, target, query, registry)
-            if threat.score >= MIN_REPORT_SCORE and (best is None or threat.score > best.score):
-                best = threat
-        return best
+            value = score(match, target)
+            if value >= MIN_REPORT_SCORE and (best is None or value > best[2]):
+                best = technique, match, value
+        if best is None:
+            return None
+        technique, match, value = best  # the evidence is written for the winner only
+        return self._threat(technique, match, value, target, query, registry), technique
 
     @staticmethod
     def _threat(
-        technique: Technique, detail: str, match: Any, target: Target, query: NameForms, registry: str
+        technique: Technique, match: Match, value: float, target: Target, query: NameForms, registry: str
     ) -> Threat:
-        value = score(match, target)
         evidence = (
-            f"{technique.technique.replace('_', ' ')}: '{query.name}' {detail} "
+            f"{technique.technique.replace('_', ' ')}: '{query.name}' {match.detail} "
             f"(target '{target.name}', {_describe(target, registry)})"
         )
         return Threat(technique.type, target.name, technique.technique, value, severity_for(value), evidence)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
 from confusable_homoglyphs.utils import load as _load_confusables
 
-from typostream.agents.domain.detection.tunables import ASCII_FOLDS, REGISTRIES, SEPARATORS, SEQUENCE_FOLDS
+from typostream.agents.domain.detection.tunables import ASCII_FOLDS, SEPARATORS, SEQUENCE_FOLDS
 from typostream.agents.domain.errors import UnknownRegistryError
+from typostream.agents.domain.vocabulary import DETECTOR_REGISTRIES
 
 __all__ = [
     "NameForms",
@@ -36,8 +37,8 @@ _SQUASH_BYTES = (SEPARATORS + "@/").encode()
 def check_registry(registry: str) -> str:
     """Return the canonical registry id or raise :class:`UnknownRegistryError`."""
     reg = registry.strip().lower()
-    if reg not in REGISTRIES:
-        raise UnknownRegistryError(registry, REGISTRIES)
+    if reg not in DETECTOR_REGISTRIES:
+        raise UnknownRegistryError(registry, DETECTOR_REGISTRIES)
     return reg
 
 
@@ -157,7 +158,7 @@ class NameForms(NamedTuple):
     folded: str
 
     @classmethod
-    def of(cls, name: str, registry: str) -> NameForms:
+    def of(cls, name: str, registry: str) -> Self:
         key = name.strip()
         if key.isascii():  # normalize() inlined for the common case
             key = key.lower()

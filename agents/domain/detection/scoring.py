@@ -10,10 +10,9 @@ Severity is the band of the score (``tunables.SEVERITY_THRESHOLDS``); a techniqu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 from typostream.agents.domain.detection.index import Target
-from typostream.agents.domain.detection.techniques import Match, Severity
+from typostream.agents.domain.detection.techniques import Match
 from typostream.agents.domain.detection.tunables import (
     MALICIOUS_SCORE,
     SEVERITY_THRESHOLDS,
@@ -21,11 +20,9 @@ from typostream.agents.domain.detection.tunables import (
     TOP_RANK_BONUS,
     WATCHLIST_BONUS,
 )
+from typostream.agents.domain.vocabulary import Severity, Verdict
 
-__all__ = ["SEVERITY_ORDER", "Verdict", "score", "severity_for", "verdict_for"]
-
-Verdict = Literal["clean", "suspicious", "malicious"]
-SEVERITY_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+__all__ = ["Verdict", "score", "severity_for", "verdict_for"]
 
 
 def score(match: Match, target: Target) -> float:

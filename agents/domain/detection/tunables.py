@@ -9,9 +9,6 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
-REGISTRIES: Final = ("npm", "pypi", "rubygems")
-"""Registries accepted by the detector. ``rubygems`` has no bundled popular index (watchlist only)."""
-
 SNAPSHOT_FILES: Final = MappingProxyType({"npm": "npm.tsv.gz", "pypi": "pypi.tsv.gz"})
 
 SEPARATORS: Final = "-_."

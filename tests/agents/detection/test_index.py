@@ -6,10 +6,10 @@ import random
 
 import pytest
 
+from typostream.agents.domain.detection.affixes import affix_cores, folded_cores
 from typostream.agents.domain.detection.index import CandidateIndex, edit_keys
-from typostream.agents.domain.detection.names import NameForms, tokens
-from typostream.agents.domain.detection.techniques import TYPOSQUAT_TECHNIQUES
-from typostream.agents.domain.detection.techniques.combosquat import affix_cores, folded_cores
+from typostream.agents.domain.detection.names import tokens
+from typostream.agents.domain.detection.techniques import DEFAULT_TECHNIQUES, Query
 
 
 def _one_edits(text: str, alphabet: str) -> set[str]:
@@ -72,9 +72,9 @@ def test_tokens_and_folded_cores() -> None:
 )  # fmt: skip
 def test_length_deltas_admit_every_match(squat: str, target: str, target_factory) -> None:
     """The detector skips a technique whose ``length_deltas`` exclude the pair: never one that matches."""
-    q, t = NameForms.of(squat, "npm"), target_factory(target, rank=1, watched=True)
+    q, t = Query.of(squat, "npm"), target_factory(target, rank=1, watched=True)
     deltas = {len(q.key) - len(t.forms.key), len(q.squashed) - len(t.forms.squashed)}
-    matched = [tech for tech in TYPOSQUAT_TECHNIQUES if tech.match(q, t) is not None]
+    matched = [tech for tech in DEFAULT_TECHNIQUES.candidates if tech.match(q, t) is not None]
     assert matched
     for tech in matched:
         assert tech.length_deltas is None or deltas & tech.length_deltas, tech.id

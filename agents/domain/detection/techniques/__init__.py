@@ -1,13 +1,21 @@
 """Technique registry: an explicit class list turned into ``{id: instance}``.
 
-``TYPOSQUAT_TECHNIQUES`` are tried on every candidate pair; the best-scoring match wins.
+Adding a technique: its module (a :class:`Technique` subclass, see ``base.py``), one line in
+``_CLASSES`` and its tests. ``DEFAULT_TECHNIQUES`` is the registry as the detector runs it.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-from typostream.agents.domain.detection.techniques.base import Match, Severity, Technique
+from typostream.agents.domain.detection.techniques.base import (
+    Match,
+    Probe,
+    Query,
+    Severity,
+    Technique,
+    TechniqueSet,
+)
 from typostream.agents.domain.detection.techniques.bitflip import BitFlip
 from typostream.agents.domain.detection.techniques.combosquat import Combosquat
 from typostream.agents.domain.detection.techniques.dependency_confusion import DependencyConfusion
@@ -22,7 +30,16 @@ from typostream.agents.domain.detection.techniques.separator import Separator
 from typostream.agents.domain.detection.techniques.substitution import Substitution
 from typostream.agents.domain.detection.techniques.transposition import Transposition
 
-__all__ = ["DEPENDENCY_CONFUSION", "TECHNIQUES", "TYPOSQUAT_TECHNIQUES", "Match", "Severity", "Technique"]
+__all__ = [
+    "DEFAULT_TECHNIQUES",
+    "TECHNIQUES",
+    "Match",
+    "Probe",
+    "Query",
+    "Severity",
+    "Technique",
+    "TechniqueSet",
+]
 
 _CLASSES: tuple[type[Technique], ...] = (
     ScopeConfusion,
@@ -41,7 +58,4 @@ _CLASSES: tuple[type[Technique], ...] = (
 )
 
 TECHNIQUES: MappingProxyType[str, Technique] = MappingProxyType({cls.id: cls() for cls in _CLASSES})
-DEPENDENCY_CONFUSION: Technique = TECHNIQUES[DependencyConfusion.id]
-TYPOSQUAT_TECHNIQUES: tuple[Technique, ...] = tuple(
-    t for t in TECHNIQUES.values() if t is not DEPENDENCY_CONFUSION
-)
+DEFAULT_TECHNIQUES: TechniqueSet = TechniqueSet.of(TECHNIQUES.values())

@@ -5,8 +5,8 @@ which index lookups find them, and it implements :meth:`Technique.match`. The de
 these declarations (through :class:`TechniqueSet`), so adding a technique is one module, one line
 in the registry (``techniques/__init__.py``) and its tests. Per scan the detector:
 
-1. builds one :class:`Query` for the scanned name (its forms, plus whatever the probes and
-   techniques derive from it, computed on first use and shared for the rest of the scan);
+1. builds one :class:`Query` for the scanned name (its forms, plus what the probes and
+   techniques derive from it, computed once and shared for the rest of the scan);
 2. judges the target spelt exactly like the name (if any) with the ``exact_key`` techniques;
 3. runs every distinct :data:`Probe` the other techniques declare, once each, and judges each
    candidate found with those techniques;
@@ -18,11 +18,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
+from functools import cached_property
 from typing import ClassVar, NamedTuple, TypeVar, cast
 
+from typostream.agents.domain.detection.affixes import folded_cores
 from typostream.agents.domain.detection.index import CandidateIndex, Target
 from typostream.agents.domain.detection.names import NameForms, tokens
-from typostream.agents.domain.detection.tunables import SHORT_TARGET_MAX_RANK
+from typostream.agents.domain.detection.tunables import (
+    AFFIX_WORDS,
+    FUSED_PREFIXES,
+    FUSED_SUFFIXES,
+    SHORT_TARGET_MAX_RANK,
+)
 from typostream.agents.domain.vocabulary import Severity
 
 __all__ = ["Match", "Probe", "Query", "Severity", "Technique", "TechniqueSet", "string_pairs"]
@@ -30,46 +37,59 @@ __all__ = ["Match", "Probe", "Query", "Severity", "Technique", "TechniqueSet", "
 _T = TypeVar("_T")
 
 
-class Query:
+_forms_of: Callable[[type[Query], str, str], Query] = vars(NameForms)["of"].__func__
+"""``NameForms.of`` for a subclass (without ``super()``'s cost on every scan)."""
+
+
+class Query(NameForms):
     """The scanned name, built once per scan and given to every probe and technique.
 
-    ``forms`` are computed up front. Anything else derived from the name is computed when first
-    asked for and kept for the rest of the scan: :attr:`words`, or any function of the query
-    through :meth:`derived` (so two techniques, or a probe and its technique, never repeat work).
+    A query is its name's :class:`NameForms` plus what the probes and techniques derive from it,
+    computed once: :attr:`words`, :attr:`cores`, and any function of the query through
+    :meth:`derived` (so two techniques, or a probe and its technique, never repeat that work).
     """
-
-    __slots__ = ("_memo", "_words", "forms")
-
-    def __init__(self, forms: NameForms) -> None:
-        self.forms = forms
-        self._words: list[str] | None = None
-        self._memo: dict[Callable[[Query], object], object] | None = None
 
     @classmethod
     def of(cls, name: str, registry: str) -> Query:
-        return cls(NameForms.of(name, registry))
+        query = _forms_of(cls, name, registry)
+        if query.scope is None:
+            # every scan of an unscoped name reads both (the look-alike and affix probes): set them
+            # now, as the detector did inline, rather than pay for a lazy attribute on each scan
+            key, flat = query.key, query.squashed
+            words = [key] if key.isalnum() else tokens(key)
+            affixed = (  # the conditions of affix_cores: most names meet none and need no cores
+                (len(words) >= 2 and (words[0] in AFFIX_WORDS or words[-1] in AFFIX_WORDS))
+                or flat.startswith(FUSED_PREFIXES)
+                or flat.endswith(FUSED_SUFFIXES)
+                or key[-1:].isdigit()
+            )
+            memo = query.__dict__
+            memo["words"] = words
+            memo["cores"] = folded_cores(key, words, flat) if affixed else []
+        return query
 
-    @property
+    @cached_property
     def words(self) -> list[str]:
         """:func:`tokens` of the key (``["koa", "body", "parser"]``)."""
-        words = self._words
-        if words is None:
-            key = self.forms.key
-            words = self._words = [key] if key.isalnum() else tokens(key)
-        return words
+        return tokens(self.key)
+
+    @cached_property
+    def cores(self) -> list[tuple[str, str, str]]:
+        """:func:`~typostream.agents.domain.detection.affixes.folded_cores` of the key: the names
+        left once an affix is stripped (none for a scoped name: its scope is its owner's)."""
+        if self.scope is not None or not self.key:
+            return []
+        return folded_cores(self.key, self.words, self.squashed)
 
     def derived(self, compute: Callable[[Query], _T]) -> _T:
         """``compute(self)``, computed once per query (``compute`` is the cache key)."""
-        memo = self._memo
+        memo: dict[Callable[[Query], object], object] | None = self.__dict__.get("_derived")
         if memo is None:
-            memo = self._memo = {}
+            memo = self.__dict__["_derived"] = {}
         elif compute in memo:
             return cast(_T, memo[compute])
         value = memo[compute] = compute(self)
         return value
-
-    def __repr__(self) -> str:
-        return f"Query({self.forms.name!r})"
 
 
 Probe = Callable[[Query, CandidateIndex], Iterable[Target]]
@@ -163,6 +183,9 @@ class TechniqueSet(NamedTuple):
     def of(cls, techniques: Iterable[Technique]) -> TechniqueSet:
         techniques = tuple(techniques)
         candidates = tuple(t for t in techniques if not t.exact_key)
+        for technique in candidates:
+            if not technique.probes:
+                raise ValueError(f"{technique.id} declares no probes: nothing would find its targets")
         return cls(
             exact=tuple(t for t in techniques if t.exact_key),
             candidates=candidates,

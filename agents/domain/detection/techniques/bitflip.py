@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from typostream.agents.domain.detection.index import Target
-from typostream.agents.domain.detection.names import NameForms
-from typostream.agents.domain.detection.techniques.probes import one_edit
 from typostream.agents.domain.detection.techniques.base import Match, Query, Severity, Technique, string_pairs
+from typostream.agents.domain.detection.techniques.probes import neighbours
 from typostream.agents.domain.detection.techniques.substitution import substituted_index
 from typostream.agents.domain.detection.tunables import (
     MIN_TYPO_LEN,
@@ -45,8 +44,7 @@ class BitFlip(Technique):
     min_len_top = 5
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
     length_deltas = frozenset({0})
-
-    probes = (one_edit,)
+    probes = (neighbours,)
 
     def match(self, query: Query, target: Target) -> Match | None:
         for squat, name in string_pairs(query, target.forms):

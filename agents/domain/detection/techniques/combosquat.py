@@ -1,76 +1,45 @@
-"""Affixes and combosquats: ``py``/``python``, ``node-``/``-js``, ``-dev``, ``-lib``, digits, versions.
+"""Combosquats: a protected name with an affix (``nodemailer-js``, ``python-requests``, ``lodash4``).
 
-``affix_cores`` strips the known affixes from a name and returns the cores left; a core equal to,
-or one edit away from, a protected name is a combosquat (``nodemailer-js``, ``node-opensl``).
+A core left once :func:`~typostream.agents.domain.detection.affixes.affix_cores` strips the
+known affixes that is equal to, or (watchlisted names) one edit away from, a protected name is a
+combosquat (``node-opensl``).
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rapidfuzz.distance import DamerauLevenshtein
 
-from typostream.agents.domain.detection.index import Target
-from typostream.agents.domain.detection.names import NameForms, fold, squash, tokens
-from typostream.agents.domain.detection.techniques.base import Match, Severity, Technique
+from typostream.agents.domain.detection.index import CandidateIndex, Target
+from typostream.agents.domain.detection.names import tokens
+from typostream.agents.domain.detection.techniques.base import Match, Query, Severity, Technique
 from typostream.agents.domain.detection.tunables import (
-    AFFIX_WORDS,
-    FUSED_PREFIXES,
-    FUSED_SUFFIXES,
     MIN_CORE_LEN,
     MIN_CORE_LEN_WATCHLIST,
-    VERSION_SUFFIX,
     VERSION_SUFFIX_MAX_RANK,
     WATCHLIST_ONLY_AFFIXES,
     WEAK_SIGNAL_MAX_RANK,
 )
 
-__all__ = ["Combosquat", "affix_cores", "folded_cores"]
-
-_VERSION = re.compile(VERSION_SUFFIX)
+__all__ = ["Combosquat", "affixed_cores"]
 
 
-def affix_cores(key: str, words: list[str] | None = None, flat: str | None = None) -> list[tuple[str, str]]:
-    """``(core, affix)`` pairs for every known affix stripped from ``key`` (squashed cores).
-
-    ``words`` (:func:`tokens` of ``key``) and ``flat`` (its squashed form) may be passed when known.
-    """
-    out: list[tuple[str, str]] = []
-    if words is None:
-        words = tokens(key)
-    if len(words) >= 2:
-        first, last = words[0] in AFFIX_WORDS, words[-1] in AFFIX_WORDS
-        if first:
-            out.append(("".join(words[1:]), f"prefix '{words[0]}'"))
-        if last:
-            out.append(("".join(words[:-1]), f"suffix '{words[-1]}'"))
-        if first and last and len(words) >= 3:
-            out.append(("".join(words[1:-1]), f"prefix '{words[0]}' and suffix '{words[-1]}'"))
-    if flat is None:
-        flat = squash(key)
-    if flat.startswith(FUSED_PREFIXES):
-        for prefix in FUSED_PREFIXES:
-            if flat.startswith(prefix) and (len(words) < 2 or words[0] != prefix):
-                out.append((flat[len(prefix) :], f"prefix '{prefix}'"))
-                break
-    if flat.endswith(FUSED_SUFFIXES):
-        for suffix in FUSED_SUFFIXES:
-            if flat.endswith(suffix) and (len(words) < 2 or words[-1] != suffix):
-                out.append((flat[: -len(suffix)], f"suffix '{suffix}'"))
-                break
-    if key[-1:].isdigit():
-        m = _VERSION.search(key)
-        if m and m.start() > 0:
-            out.append((squash(key[: m.start()]), f"version suffix '{m.group(0)}'"))
-    return [(core, affix) for core, affix in out if len(core) >= MIN_CORE_LEN_WATCHLIST]
-
-
-def folded_cores(
-    key: str, words: list[str] | None = None, flat: str | None = None
-) -> list[tuple[str, str, str]]:
-    """:func:`affix_cores` with each core's look-alike-folded form: ``(core, affix, folded core)``."""
-    return [(core, affix, fold(core)) for core, affix in affix_cores(key, words, flat)]
+def affixed_cores(query: Query, index: CandidateIndex) -> Sequence[Target]:
+    """Probe: targets spelt like one of the name's :attr:`~Query.cores`, or (watchlisted targets
+    only) one edit from it."""
+    cores = query.cores
+    if not cores:
+        return ()
+    found: list[Target] = []
+    for _, _, folded in cores:
+        hits = index.by_skeleton.get(folded)
+        if hits is not None:
+            found.extend(hits)
+        if index.watched_edit:  # affix + typo: watchlisted targets only
+            found.extend(index.within_one_edit(folded, watched_only=True))
+    return found
 
 
 class Combosquat(Technique):
@@ -84,14 +53,12 @@ class Combosquat(Technique):
     min_len = MIN_CORE_LEN
     min_len_top = MIN_CORE_LEN - 1
     min_len_watchlist = MIN_CORE_LEN_WATCHLIST
+    probes = (affixed_cores,)
 
-    def match(self, query: NameForms, target: Target) -> Match | None:
-        if query.scope is not None:
-            return None
-        return self.match_cores(target, folded_cores(query.key))
-
-    def match_cores(self, target: Target, cores: list[tuple[str, str, str]]) -> Match | None:
-        """:meth:`match` given the scanned name's :func:`folded_cores` (the detector computes them once)."""
+    def match(self, query: Query, target: Target) -> Match | None:
+        cores = query.cores
+        if not cores or len(query.squashed) < len(target.forms.squashed):
+            return None  # an affix adds to the name
         want = target.forms.skeleton
         best: Match | None = None
         for _, affix, folded in cores:

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from typostream.agents.domain.detection.index import Target
 from typostream.agents.domain.detection.names import NameForms
-from typostream.agents.domain.detection.techniques.base import Match, Severity, Technique
+from typostream.agents.domain.detection.techniques.base import Match, Query, Severity, Technique
 
 __all__ = ["DependencyConfusion", "is_dependency_confusion"]
 
@@ -22,9 +22,12 @@ class DependencyConfusion(Technique):
     severity: ClassVar[Severity] = "critical"
     confidence = 0.95
     min_len = 1
-    min_len_watchlist = 1
+    min_len_watchlist = 0  # an exact copy is no coincidence, however short
+    scoped_queries = True
+    exact_key = True
+    forces_malicious = True
 
-    def match(self, query: NameForms, target: Target) -> Match | None:
+    def match(self, query: Query, target: Target) -> Match | None:
         if not is_dependency_confusion(query, target):
             return None
         return Match(f"'{query.key}' is on the watchlist of internal names", self.confidence, 0)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from typostream.agents.domain.detection.index import Target
-from typostream.agents.domain.detection.names import NameForms, fold, squash
-from typostream.agents.domain.detection.techniques.probes import same_skeleton
+from typostream.agents.domain.detection.names import fold, squash
 from typostream.agents.domain.detection.techniques.base import Match, Query, Severity, Technique
+from typostream.agents.domain.detection.techniques.probes import look_alikes
 
 __all__ = ["Homoglyph", "is_homoglyph"]
 
@@ -31,8 +31,7 @@ class Homoglyph(Technique):
     min_len_top = 3
     min_len_watchlist = 2
     scoped_queries = True
-
-    probes = (same_skeleton,)
+    probes = (look_alikes,)
 
     def match(self, query: Query, target: Target) -> Match | None:
         if query.skeleton != target.forms.skeleton or query.squashed == target.forms.squashed:

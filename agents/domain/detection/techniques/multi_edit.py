@@ -7,9 +7,8 @@ from typing import ClassVar
 from rapidfuzz.distance import DamerauLevenshtein
 
 from typostream.agents.domain.detection.index import Target
-from typostream.agents.domain.detection.names import NameForms
-from typostream.agents.domain.detection.techniques.probes import watched_neighbours
 from typostream.agents.domain.detection.techniques.base import Match, Query, Severity, Technique
+from typostream.agents.domain.detection.techniques.probes import neighbours
 
 __all__ = ["MultiEdit", "is_two_edits"]
 
@@ -27,8 +26,7 @@ class MultiEdit(Technique):
     min_len = 10**6  # popular names: too many legitimate two-edit neighbours
     min_len_top = 10**6
     min_len_watchlist = 7
-
-    probes = (watched_neighbours,)
+    probes = (neighbours,)
 
     def match(self, query: Query, target: Target) -> Match | None:
         if is_two_edits(query.skeleton, target.forms.skeleton):

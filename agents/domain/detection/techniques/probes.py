@@ -1,7 +1,8 @@
-"""The index lookups techniques share (:data:`~.base.Probe`): each returns the candidate targets.
+"""The index lookups techniques share (:data:`~.base.Probe`): each returns candidate targets.
 
-A technique lists the probes that find what it can match in its ``probes``; a probe only one
+A technique lists in ``probes`` the lookups that find what it can match; a lookup only one
 technique needs lives in that technique's module (combosquat's :func:`~.combosquat.affixed_cores`).
+Each probe costs a call on every scan, so the shared ones are few and broad.
 """
 
 from __future__ import annotations
@@ -11,39 +12,30 @@ from collections.abc import Sequence
 from typostream.agents.domain.detection.index import CandidateIndex, Target
 from typostream.agents.domain.detection.techniques.base import Query
 
-__all__ = ["one_edit", "other_scopes", "same_skeleton", "same_words", "watched_neighbours"]
+__all__ = ["look_alikes", "neighbours"]
 
 _NONE: Sequence[Target] = ()
 
 
-def same_skeleton(query: Query, index: CandidateIndex) -> Sequence[Target]:
-    """Targets with the query's skeleton: look-alikes, separator changes, a dropped npm scope."""
-    return index.by_skeleton.get(query.forms.skeleton, _NONE)
-
-
-def other_scopes(query: Query, index: CandidateIndex) -> Sequence[Target]:
-    """For a scoped name: the same name under another scope within one edit (``@angullar/core``)."""
-    forms = query.forms
-    if forms.scope is None:
-        return _NONE
-    return index.other_scopes(forms.scope, forms.bare)
-
-
-def one_edit(query: Query, index: CandidateIndex) -> Sequence[Target]:
-    """Targets whose folded form is within one edit (three dict probes rule out most names)."""
-    return index.within_one_edit(query.forms.folded)
-
-
-def watched_neighbours(query: Query, index: CandidateIndex) -> Sequence[Target]:
-    """Watchlisted targets one deletion from the query or from which it is one (up to two edits)."""
-    if not index.watched_edit:
-        return _NONE
-    return index.within_one_edit(query.forms.folded, watched_only=True)
-
-
-def same_words(query: Query, index: CandidateIndex) -> Sequence[Target]:
-    """Multi-word targets with the query's words, in any order."""
+def look_alikes(query: Query, index: CandidateIndex) -> Sequence[Target]:
+    """Targets made of the same letters or words: the name's skeleton (look-alike characters,
+    separators, a dropped npm scope), the same name under a scope within one edit
+    (``@angullar/core``), the same words in another order (``parser-body``)."""
+    found = index.by_skeleton.get(query.skeleton, _NONE)
+    if query.scope is not None:
+        return [*found, *index.other_scopes(query.scope, query.bare)]
     words = query.words
     if len(words) < 2:
-        return _NONE
-    return index.by_words.get(" ".join(sorted(words)), _NONE)
+        return found
+    reordered = index.by_words.get(" ".join(sorted(words)))
+    return found if reordered is None else [*found, *reordered]
+
+
+def neighbours(query: Query, index: CandidateIndex) -> Sequence[Target]:
+    """Targets within one edit of the name's folded form, and watchlisted targets sharing a
+    one-deletion variant with it (up to two edits, for the watchlist's multi-edit technique)."""
+    folded = query.folded
+    found = index.within_one_edit(folded)
+    if index.watched_edit:
+        found.extend(index.within_one_edit(folded, watched_only=True))
+    return found

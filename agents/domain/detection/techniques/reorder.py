@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from typostream.agents.domain.detection.index import Target, word_key
-from typostream.agents.domain.detection.names import NameForms, tokens
-from typostream.agents.domain.detection.techniques.probes import same_words
+from typostream.agents.domain.detection.names import tokens
 from typostream.agents.domain.detection.techniques.base import Match, Query, Severity, Technique
+from typostream.agents.domain.detection.techniques.probes import look_alikes
 from typostream.agents.domain.detection.tunables import REORDER_MAX_RANK
 
 __all__ = ["Reorder", "is_reordered"]
@@ -28,8 +28,7 @@ class Reorder(Technique):
     min_len = 5
     min_len_watchlist = 3
     length_deltas = frozenset({0})
-
-    probes = (same_words,)
+    probes = (look_alikes,)
 
     def match(self, query: Query, target: Target) -> Match | None:
         # ``serverless-sentry`` for ``@sentry/serverless``: an organisation's name used as a word is

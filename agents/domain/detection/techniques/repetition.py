@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from typostream.agents.domain.detection.index import Target
-from typostream.agents.domain.detection.names import NameForms
-from typostream.agents.domain.detection.techniques.probes import one_edit
 from typostream.agents.domain.detection.techniques.base import Match, Query, Severity, Technique, string_pairs
+from typostream.agents.domain.detection.techniques.probes import neighbours
 from typostream.agents.domain.detection.tunables import MIN_REPETITION_LEN, MIN_TYPO_LEN_WATCHLIST
 
 __all__ = ["Repetition", "repeated_index"]
@@ -39,8 +38,7 @@ class Repetition(Technique):
     min_len_top = 4
     min_len_watchlist = MIN_TYPO_LEN_WATCHLIST
     length_deltas = frozenset({1})
-
-    probes = (one_edit,)
+    probes = (neighbours,)
 
     def match(self, query: Query, target: Target) -> Match | None:
         for squat, name in string_pairs(query, target.forms):

@@ -12,8 +12,8 @@ from rapidfuzz.distance import DamerauLevenshtein
 from typostream.agents.domain.detection.index import Target
 from typostream.agents.domain.detection.names import NameForms, fold
 from typostream.agents.domain.detection.popular import load_popular
-from typostream.agents.domain.detection.techniques.probes import other_scopes, same_skeleton
 from typostream.agents.domain.detection.techniques.base import Match, Query, Severity, Technique
+from typostream.agents.domain.detection.techniques.probes import look_alikes
 from typostream.agents.domain.detection.tunables import (
     SCOPE_DROP_MAX_RANK,
     SCOPE_LEGACY_FAMILY,
@@ -63,8 +63,7 @@ class ScopeConfusion(Technique):
     min_len = 4
     min_len_watchlist = 2
     scoped_queries = True
-
-    probes = (same_skeleton, other_scopes)
+    probes = (look_alikes,)
 
     def match(self, query: Query, target: Target) -> Match | None:
         scope = target.forms.scope

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from typostream.agents.domain.detection.index import Target
-from typostream.agents.domain.detection.names import NameForms, squash
-from typostream.agents.domain.detection.techniques.probes import same_skeleton
+from typostream.agents.domain.detection.names import squash
 from typostream.agents.domain.detection.techniques.base import Match, Query, Severity, Technique
+from typostream.agents.domain.detection.techniques.probes import look_alikes
 from typostream.agents.domain.detection.tunables import MIN_SEPARATOR_LEN, SEPARATORS, WEAK_SIGNAL_MAX_RANK
 
 __all__ = ["Separator", "is_separator_change", "js_spelling"]
@@ -39,8 +39,7 @@ class Separator(Technique):
     min_len = MIN_SEPARATOR_LEN
     min_len_watchlist = 2
     length_deltas = frozenset({0})
-
-    probes = (same_skeleton,)
+    probes = (look_alikes,)
 
     def match(self, query: Query, target: Target) -> Match | None:
         t = target.forms

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from typostream.agents.domain.detection.names import NameForms
-from typostream.agents.domain.detection.techniques import TECHNIQUES, TYPOSQUAT_TECHNIQUES
-from typostream.agents.domain.detection.techniques.combosquat import affix_cores
+from typostream.agents.domain.detection.affixes import affix_cores
+from typostream.agents.domain.detection.index import CandidateIndex
+from typostream.agents.domain.detection.techniques import DEFAULT_TECHNIQUES, TECHNIQUES, Query
 from typostream.agents.domain.detection.techniques.homoglyph import is_homoglyph
 from typostream.agents.domain.detection.techniques.reorder import is_reordered
 from typostream.agents.domain.detection.techniques.scope import legacy_families
@@ -32,7 +32,7 @@ CASES = [
 
 @pytest.mark.parametrize(("tid", "squat", "target"), CASES)
 def test_matches(tid: str, squat: str, target: str, target_factory) -> None:
-    assert TECHNIQUES[tid].match(NameForms.of(squat, "npm"), target_factory(target, rank=10)) is not None
+    assert TECHNIQUES[tid].match(Query.of(squat, "npm"), target_factory(target, rank=10)) is not None
 
 
 def test_pure_predicates() -> None:
@@ -47,24 +47,38 @@ def test_multi_edit_only_for_watchlist(target_factory) -> None:
     tech = TECHNIQUES["typosquat.multi_edit"]
     assert not tech.applies(target_factory("bitcoinjs-lib", rank=5))
     assert tech.applies(target_factory("bitcoinjs-lib", watched=True, rank=0))
-    assert tech.match(NameForms.of("bitcoisnj-lib", "npm"), target_factory("bitcoinjs-lib")) is not None
+    assert tech.match(Query.of("bitcoisnj-lib", "npm"), target_factory("bitcoinjs-lib")) is not None
 
 
 def test_dependency_confusion(target_factory) -> None:
     tech = TECHNIQUES["dependency_confusion.public_publish"]
-    q = NameForms.of("acme-internal", "npm")
+    q = Query.of("acme-internal", "npm")
     assert tech.match(q, target_factory("acme-internal", rank=0, watched=True)) is not None
     assert tech.match(q, target_factory("acme-internal", rank=3, watched=True)) is None
+    assert tech.match(q, target_factory("acme-internals", rank=0, watched=True)) is None
+    # it judges the exact watched key only, of any length and scoped or not, and is conclusive
+    assert tech.exact_key and tech.forces_malicious and tech.scoped_queries and not tech.probes
+    assert tech.applies(target_factory("x", rank=0, watched=True))
 
 
 def test_registry_is_explicit_and_ids_are_dotted() -> None:
-    assert len(TECHNIQUES) == len(TYPOSQUAT_TECHNIQUES) + 1
+    assert DEFAULT_TECHNIQUES.exact == (TECHNIQUES["dependency_confusion.public_publish"],)
+    assert set(DEFAULT_TECHNIQUES.candidates) == set(TECHNIQUES.values()) - set(DEFAULT_TECHNIQUES.exact)
     for tid, tech in TECHNIQUES.items():
         assert tid == tech.id and "." in tid and tech.description and tech.severity
 
 
+@pytest.mark.parametrize(("tid", "squat", "target"), CASES)
+def test_own_probes_find_the_target(tid: str, squat: str, target: str, target_factory) -> None:
+    """A technique's ``probes`` find what it matches: it needs no other technique's lookups."""
+    tech, wanted = TECHNIQUES[tid], target_factory(target, rank=10)
+    index = CandidateIndex.build("npm", [wanted, target_factory("zzzzzz-zzzz", rank=11)])
+    found = [t for probe in tech.probes for t in probe(Query.of(squat, "npm"), index)]
+    assert {t.name for t in found} == {target}
+
+
 def _match(tid: str, squat: str, target) -> bool:
-    return TECHNIQUES[tid].match(NameForms.of(squat, "npm"), target) is not None
+    return TECHNIQUES[tid].match(Query.of(squat, "npm"), target) is not None
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from typostream.agents.domain.detection.names import NameForms
-from typostream.agents.domain.detection.techniques import TECHNIQUES
+from typostream.agents.domain.detection.index import CandidateIndex
+from typostream.agents.domain.detection.techniques import TECHNIQUES, Query
 from typostream.agents.domain.detection.techniques.bitflip import bitflip_index, bitflips
 from typostream.agents.domain.detection.techniques.insertion import inserted_index
 from typostream.agents.domain.detection.techniques.omission import omitted_index
@@ -35,14 +35,25 @@ NEGATIVES = {
     ("tid", "squat", "target"), [(t, s, g) for t, rows in CASES.items() for s, g in rows]
 )
 def test_technique_matches(tid: str, squat: str, target: str, target_factory) -> None:
-    assert TECHNIQUES[tid].match(NameForms.of(squat, "npm"), target_factory(target)) is not None
+    assert TECHNIQUES[tid].match(Query.of(squat, "npm"), target_factory(target)) is not None
+
+
+@pytest.mark.parametrize(
+    ("tid", "squat", "target"), [(t, s, g) for t, rows in CASES.items() for s, g in rows]
+)
+def test_own_probes_find_the_target(tid: str, squat: str, target: str, target_factory) -> None:
+    """A technique's ``probes`` find what it matches: it needs no other technique's lookups."""
+    tech, wanted = TECHNIQUES[tid], target_factory(target)
+    index = CandidateIndex.build("npm", [wanted, target_factory("zzzzzz-zzzz", rank=2)])
+    found = [t for probe in tech.probes for t in probe(Query.of(squat, "npm"), index)]
+    assert {t.name for t in found} == {target}
 
 
 @pytest.mark.parametrize(
     ("tid", "squat", "target"), [(t, s, g) for t, rows in NEGATIVES.items() for s, g in rows]
 )
 def test_technique_negatives(tid: str, squat: str, target: str, target_factory) -> None:
-    assert TECHNIQUES[tid].match(NameForms.of(squat, "npm"), target_factory(target, rank=50_000)) is None
+    assert TECHNIQUES[tid].match(Query.of(squat, "npm"), target_factory(target, rank=50_000)) is None
 
 
 def test_pure_functions() -> None:
@@ -65,7 +76,7 @@ def test_short_popular_names_need_high_rank(target_factory) -> None:
 
 def test_regression_digit_versions_are_not_substitutions(target_factory) -> None:
     """dev negatives: jax-cuda11-pjrt vs jax-cuda12-pjrt, base16 vs base36."""
-    q = NameForms.of("jax-cuda11-pjrt", "pypi")
+    q = Query.of("jax-cuda11-pjrt", "pypi")
     assert (
         TECHNIQUES["typosquat.substitution"].match(q, target_factory("jax-cuda12-pjrt", "pypi", 100)) is None
     )
@@ -74,9 +85,9 @@ def test_regression_digit_versions_are_not_substitutions(target_factory) -> None
 def test_trailing_omission_and_far_substitution_only_for_watchlist(target_factory) -> None:
     """mid negatives: handlebar/handlebars (base word), immediato/immediate (non-neighbouring key)."""
     omission, substitution = TECHNIQUES["typosquat.omission"], TECHNIQUES["typosquat.substitution"]
-    assert omission.match(NameForms.of("expres", "npm"), target_factory("express", rank=5)) is None
-    assert omission.match(NameForms.of("expres", "npm"), target_factory("express", watched=True)) is not None
-    q = NameForms.of("jquerz", "npm")
+    assert omission.match(Query.of("expres", "npm"), target_factory("express", rank=5)) is None
+    assert omission.match(Query.of("expres", "npm"), target_factory("express", watched=True)) is not None
+    q = Query.of("jquerz", "npm")
     assert substitution.match(q, target_factory("jquery", rank=5)) is None
     assert substitution.match(q, target_factory("jquery", watched=True)) is not None
 
