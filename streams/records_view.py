@@ -1,6 +1,7 @@
 """Pure helpers for ``typostream dlq`` and ``typostream threats`` (no Kafka here).
 
-Decoding a dead-letter record (``schemas/dlq_record.schema.json``) back to its original bytes,
+Decoding a dead-letter record (``schemas/dlq_record.schema.json``) back to its original bytes
+(or the prefix of them a record keeps when the original was too large to carry, ``truncated``),
 a printable preview of those bytes, the severity filter and the de-duplication of threats by
 their deterministic ``id`` (the threats topic is written at least once).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import unicodedata
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
@@ -38,6 +40,17 @@ class DlqEntry:
     @property
     def rejected_at(self) -> str:
         return str(self.record.get("rejected_at") or "")
+
+    @property
+    def original_size(self) -> int:
+        """Length of the complete original (``original`` may hold only its first bytes)."""
+        size = self.record.get("original_size")
+        return size if isinstance(size, int) else len(self.original)
+
+    @property
+    def truncated(self) -> bool:
+        """The record keeps only a prefix of the original or of its key: it cannot be replayed."""
+        return bool(self.record.get("original_truncated") or self.record.get("original_key_truncated"))
 
     def as_json(self) -> dict[str, Any]:
         """The stored record plus its DLQ position and the original decoded as text."""
@@ -75,7 +88,37 @@ def decode_dlq(value: bytes | None, partition: int, offset: int) -> DlqEntry:
         raise ValueError("reason is not a string")
     key_b64 = record.get("original_key_b64")
     key = None if key_b64 is None else _b64decode(key_b64, "original_key_b64")
-    return DlqEntry(partition, offset, record, _b64decode(record["original_b64"], "original_b64"), key)
+    entry = DlqEntry(partition, offset, record, _b64decode(record["original_b64"], "original_b64"), key)
+    _check_original(entry)
+    return entry
+
+
+_TYPED_FIELDS: tuple[tuple[str, type, str], ...] = (
+    ("original_size", int, "an integer"),
+    ("original_sha256", str, "a string"),
+    ("original_truncated", bool, "a boolean"),
+    ("original_key_truncated", bool, "a boolean"),
+)
+
+
+def _check_original(entry: DlqEntry) -> None:
+    """A complete original must match the size and sha256 recorded with it; a prefix must be shorter.
+
+    Records written before those fields existed lack them and always hold the complete original.
+    """
+    record, original = entry.record, entry.original
+    for name, kind, noun in _TYPED_FIELDS:
+        value = record.get(name)
+        if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            raise ValueError(f"{name} is not {noun}")
+    size = record.get("original_size")
+    if record.get("original_truncated"):
+        if size is None or len(original) >= size:
+            raise ValueError("original_truncated, but original_b64 is not shorter than original_size")
+    elif size is not None and size != len(original):
+        raise ValueError(f"original_b64 holds {len(original)} bytes, original_size says {size}")
+    elif "original_sha256" in record and hashlib.sha256(original).hexdigest() != record["original_sha256"]:
+        raise ValueError("original_b64 does not match original_sha256")
 
 
 def preview(data: bytes, width: int = 60) -> str:

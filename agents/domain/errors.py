@@ -12,6 +12,7 @@ the user gave, so generic callers (argument parsers, the HTTP API) can still map
     │   ├── NameListError                   a watchlist/allowlist/scan file is unreadable
     │   ├── PatternFileError                the pattern JSON is unreadable or malformed
     │   ├── AdvisoryFileError               an OSV advisory file is unreadable or not JSON
+    │   │   └── AdvisoryIndexError          the advisory index is unreadable or of another format version
     │   ├── InvalidDsnError                 a ClickHouse DSN is malformed
     │   ├── CursorFileError                 a feed cursor file is unreadable or unwritable
     │   └── EventFileError                  a JSON Lines file to produce is unreadable, not gzip or truncated
@@ -23,7 +24,8 @@ the user gave, so generic callers (argument parsers, the HTTP API) can still map
     │   ├── QueryError                      the database refused an ad hoc query (syntax, unknown column…)
     │   ├── QueryLimitError                 an ad hoc query hit a limit (``limit``: seconds/rows/bytes/memory)
     │   ├── ManifestError                   a manifest/lockfile to scan is unreadable or malformed
-    │   └── PackageSpecError                a NAME / NAME==VERSION / NAME@VERSION to scan is malformed
+    │   ├── PackageSpecError                a NAME / NAME==VERSION / NAME@VERSION to scan is malformed
+    │   └── ResolutionError                 what an install command would install cannot be worked out
     ├── UnsupportedRegistryError (ValueError)  a known registry this component has no client for
     ├── UpstreamError                       a request to a registry/HTTP service failed (``url``)
     │   ├── UpstreamUnavailableError        5xx / 429 / timeout / connection on every attempt
@@ -265,3 +267,21 @@ class SendStoppedError(TypostreamError):
 
 
 __all__ += ["EventFileError", "SendStoppedError"]
+
+
+# --- appended: the install-time guard ----------------------------------------------------------
+class ResolutionError(InvalidInputError):
+    """What an install command would install cannot be worked out: the command is not one the guard
+    knows, the installer failed to resolve it, or its answer (report, lockfile) is unreadable."""
+
+
+__all__ += ["ResolutionError"]
+
+
+# --- appended: the on-disk advisory index ----------------------------------------------------
+class AdvisoryIndexError(AdvisoryFileError):
+    """The advisory index (``typostream advisories sync``) is unreadable, damaged or of another format
+    version; the message names the file. Run ``typostream advisories sync SOURCE`` again."""
+
+
+__all__ += ["AdvisoryIndexError"]

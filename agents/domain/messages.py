@@ -37,6 +37,20 @@ def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode("ascii")
 
 
+DLQ_ORIGINAL_MAX_BYTES = 256 * 1024
+"""A dead-letter record keeps at most this much of the original message (the complete message when it is
+shorter, which every message under the input size limit is). Its base64 is 4/3 of that, so a record stays
+far below Kafka's default 1 MB message limit (the producer's ``max_request_size``) whatever came in."""
+DLQ_KEY_MAX_BYTES = 1024
+"""Likewise for the original key (it also becomes the DLQ message's key)."""
+DLQ_ERROR_MAX_CHARS = 2000
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The DLQ message's key: the original key, cut to :data:`DLQ_KEY_MAX_BYTES`."""
+    return None if key is None else key[:DLQ_KEY_MAX_BYTES]
+
+
 def dead_letter(
     error: InvalidEventError,
     value: bytes | None,
@@ -46,16 +60,26 @@ def dead_letter(
     offset: int,
     rejected_at: str | None = None,
 ) -> dict[str, Any]:
-    """A DLQ record keeping the original bytes, so a fixed message can be replayed."""
+    """A DLQ record keeping the original bytes, so a fixed message can be replayed.
+
+    Whatever the original's size, the record fits a Kafka message: an original longer than
+    :data:`DLQ_ORIGINAL_MAX_BYTES` keeps its first bytes only (``original_truncated``), with its
+    full ``original_size`` and ``original_sha256`` to recognise it; such a record cannot be replayed.
+    """
+    original = value or b""
+    kept = original[:DLQ_ORIGINAL_MAX_BYTES]
     return {
         "reason": error.reason,
-        "error": error.detail,
+        "error": error.detail[:DLQ_ERROR_MAX_CHARS],
         "source_topic": topic,
         "source_partition": partition,
         "source_offset": offset,
-        "original_b64": _b64(value) or "",
-        "original_key_b64": _b64(key),
-        "original_size": len(value or b""),
+        "original_b64": _b64(kept) or "",
+        "original_key_b64": _b64(dead_letter_key(key)),
+        "original_size": len(original),
+        "original_sha256": hashlib.sha256(original).hexdigest(),
+        "original_truncated": len(kept) < len(original),
+        "original_key_truncated": key is not None and len(key) > DLQ_KEY_MAX_BYTES,
         "rejected_at": rejected_at or utc_now_iso(),
     }
 

@@ -3,6 +3,7 @@ package table, analysed topic."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -21,36 +22,48 @@ from typostream.agents.domain.messages import (
     with_last_threat,
 )
 from typostream.agents.stream.context import StreamContext
-from typostream.agents.stream.dlq import send_to_dlq
+from typostream.agents.stream.dlq import halt, release, send_to_dlq
 
 log = logging.getLogger("typostream.detect")
 
 
 def register(ctx: StreamContext, assessor: Assessor) -> None:
-    topics, packages = ctx.topics, ctx.tables.packages
+    app, topics, packages = ctx.app, ctx.topics, ctx.tables.packages
 
-    @ctx.app.agent(topics.events, name="detect")
+    @app.agent(topics.events, name="detect")
     async def detect(stream: StreamT) -> None:
         # One event at a time: table writes go to the changelog partition of the current event.
+        # The stream acks an event when the loop moves on or is left (also on an exception), so
+        # each one is handled or dead-lettered, and a send that fails halts the worker (dlq.py).
         async for event in stream.events():
             value = event.value
-            key = package_key(value["registry"], value["name"])  # == the message key, as str
-            started = time.perf_counter()
             try:
-                result = assessor.assess(value["name"], value["registry"], value["version"])
-            except Exception as exc:  # a detector bug must not stall the partition
-                log.exception("detector failed on %s", key)
-                await send_to_dlq(topics.dlq, internal_error(exc), event.message, orjson.dumps(value))
-                continue
-            metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
-            detected_at = utc_now_iso()
-            threats = [threat_event(value, t, detected_at) for t in result.threats]
-            for threat in threats:
-                await topics.threats.send(key=key, value=threat)
-                metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
-            state = update_package_state(packages.get(key), value)
-            packages[key] = with_last_threat(state, max(threats, key=_risk, default=None))
-            await topics.analysed.send(key=key, value=analysed_message(value, result.verdict, result.threats))
+                try:
+                    key = package_key(value["registry"], value["name"])  # == the message key, as str
+                    started = time.perf_counter()
+                    result = assessor.assess(value["name"], value["registry"], value["version"])
+                    metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
+                    detected_at = utc_now_iso()
+                    threats = [threat_event(value, t, detected_at) for t in result.threats]
+                    state = update_package_state(packages.get(key), value)
+                    state = with_last_threat(state, max(threats, key=_risk, default=None))
+                    analysed = analysed_message(value, result.verdict, result.threats)
+                except Exception as exc:  # a detector bug or a malformed event must not stall the partition
+                    log.exception("detect failed on %s[%s]@%s", event.message.topic, event.message.partition,
+                                  event.message.offset)  # fmt: skip
+                    await send_to_dlq(topics.dlq, internal_error(exc), event.message, orjson.dumps(value))
+                    continue
+                for threat in threats:
+                    await topics.threats.send(key=key, value=threat)
+                    metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
+                packages[key] = state
+                await topics.analysed.send(key=key, value=analysed)
+            except asyncio.CancelledError:
+                release([event])
+                raise
+            except Exception as exc:  # the DLQ or an output topic refused a send
+                await halt(app, [stream], topics.events, [event], exc)
+                return
             metrics.EVENTS_ANALYSED.labels(result.verdict).inc()
 
 

@@ -4,6 +4,11 @@ Sinks are idempotent (ClickHouse skips stored ids; ReplacingMergeTree keyed by i
 replayed after a crash (at-least-once) does not duplicate rows. A failing write is retried and
 the batch is not acked until it lands: the agent stalls rather than loses data. A record the sink
 cannot take (a bug upstream) is dead-lettered on its own, so one bad record never stalls the rest.
+
+The retry loop gives way to a stopping worker: the write in flight is abandoned (a blocking driver
+call may finish in its thread; it is idempotent either way), the batch is released uncommitted and
+the agent ends, so SIGTERM stops the worker in seconds and the next one writes the batch again.
+A bad record whose dead letter cannot be sent halts the worker without committing (``dlq.py``).
 """
 
 from __future__ import annotations
@@ -16,50 +21,65 @@ from typing import Any
 import orjson
 from faust import StreamT
 from faust.types import EventT, TopicT
+from mode import Service
 
 from typostream.agents.adapters import metrics
 from typostream.agents.adapters.sinks.base import Sink, StreamName
-from typostream.agents.domain.errors import InvalidRowError, internal_error
+from typostream.agents.domain.errors import InvalidEventError, InvalidRowError, internal_error
 from typostream.agents.stream.context import StreamContext
-from typostream.agents.stream.dlq import send_to_dlq
+from typostream.agents.stream.dlq import halt, let_go, release, send_to_dlq
 
 log = logging.getLogger("typostream.sink")
 MAX_BACKOFF_S = 10.0
 Write = Callable[[Sequence[dict[str, Any]]], Awaitable[Any]]
 
 
-async def write_with_retry(table: str, write: Write, rows: list[dict[str, Any]]) -> None:
-    """Write until it lands; only :class:`InvalidRowError` (the data, not the server) is raised."""
+async def write_with_retry(table: str, write: Write, rows: list[dict[str, Any]], worker: Service) -> bool:
+    """Write until it lands (True) or ``worker`` stops (False, nothing known to be written).
+
+    Only :class:`InvalidRowError` (the data, not the server) is raised.
+    """
     delay = 0.2
-    while True:
+    while not worker.should_stop:
         try:
             with metrics.SINK_BATCH_SECONDS.labels(table).time():
-                await write(rows)
+                outcome = await worker.wait(write(rows))  # returns early, write cancelled, on stop
         except InvalidRowError:
             raise
         except Exception as exc:  # any driver/server error: keep the batch, back off, retry
             metrics.SINK_FAILURES.labels(table).inc()
             log.warning("sink write to %s failed (%s rows), retrying in %.1fs: %s",
                         table, len(rows), delay, exc)  # fmt: skip
-            await asyncio.sleep(delay)
+            await worker.sleep(delay)  # returns early on stop
             delay = min(MAX_BACKOFF_S, delay * 2)
             continue
+        if outcome.stopped:
+            break
         metrics.SINK_ROWS.labels(table).inc(len(rows))
-        return
+        return True
+    log.warning("worker stopping: %s rows for %s left unwritten and uncommitted", len(rows), table)
+    return False
 
 
-async def write_batch(table: str, write: Write, events: Sequence[EventT], dlq: TopicT) -> None:
-    """Write a batch; if a record is rejected, write them one by one and dead-letter the bad ones."""
+async def write_batch(
+    table: str, write: Write, events: Sequence[EventT], dlq: TopicT, worker: Service
+) -> bool:
+    """Write a batch; if a record is rejected, write them one by one and dead-letter the bad ones.
+
+    True once every record landed or was dead-lettered, False if ``worker`` stopped first.
+    """
     try:
-        await write_with_retry(table, write, [_record(e) for e in events])
-        return
+        return await write_with_retry(table, write, [_record(e) for e in events], worker)
     except InvalidRowError as exc:
         log.error("batch for %s has a bad row, writing rows one by one: %s", table, exc)
     for event in events:
         try:
-            await write_with_retry(table, write, [_record(event)])
+            if not await write_with_retry(table, write, [_record(event)], worker):
+                return False
         except InvalidRowError as exc:
-            await send_to_dlq(dlq, internal_error(exc), event.message, orjson.dumps(event.value))
+            error = exc if isinstance(exc, InvalidEventError) else internal_error(exc)  # e.g. undeliverable
+            await send_to_dlq(dlq, error, event.message, orjson.dumps(event.value))
+    return True
 
 
 def _record(event: EventT) -> dict[str, Any]:
@@ -84,12 +104,22 @@ def _register_one(
     ctx: StreamContext, sink: Sink, stream: StreamName, source: TopicT, size: int, within: float
 ) -> None:
     name = f"sink_{stream}" if sink.id == "clickhouse" else f"sink_{sink.id}_{stream}"
-    dlq = ctx.topics.dlq
+    app, dlq = ctx.app, ctx.topics.dlq
 
     async def write(records: Sequence[dict[str, Any]]) -> Any:
         return await sink.write(stream, records)
 
-    @ctx.app.agent(source, name=name)
+    @app.agent(source, name=name)
     async def sink_agent(events_stream: StreamT) -> None:
         async for events in events_stream.take_events(size, within=within):  # type: ignore[attr-defined]
-            await write_batch(stream, write, events, dlq)
+            try:
+                written = await write_batch(stream, write, events, dlq, app)
+            except asyncio.CancelledError:
+                release(events)
+                raise
+            except Exception as exc:  # a bad record's dead letter could not be sent
+                await halt(app, [events_stream], source, events, exc)
+                return
+            if not written:  # the worker is stopping: leave the batch to the next one
+                await let_go(app, [events_stream], source, events)
+                return

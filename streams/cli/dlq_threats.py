@@ -178,7 +178,7 @@ def _dlq_table(entries: list[DlqEntry]) -> Table:
             escape(preview(str(record.get("error", "")).encode(), 60)),
             escape(f"{record.get('source_partition')}:{record.get('source_offset')}"),
             escape(entry.rejected_at),
-            escape(preview(entry.original, 50)),
+            _original_cell(entry),
         )
     return table
 
@@ -218,28 +218,62 @@ def dlq(
     (console if output is Format.json else out).print(escape(total), highlight=False)
     if not replay:
         return
+    # A record that kept only a prefix of its original (too large to carry) would replay a
+    # different message: refuse it, one line each, and replay the rest.
+    refused = [e for e in selected if e.truncated]
+    for entry in refused:
+        console.print(_refusal(entry), highlight=False)
+    replayable = [e for e in selected if not e.truncated]
     if not yes:
         (console if output is Format.json else out).print(
-            f"dry run: {len(selected)} record(s) would be replayed to {escape(settings.topic_input)}; "
+            f"dry run: {len(replayable)} record(s) would be replayed to {escape(settings.topic_input)}; "
             "pass --yes to send",
             highlight=False,
         )
         return
     from typostream.streams.producer import produce_lines
 
-    try:
-        sent = asyncio.run(
-            produce_lines(
-                settings,
-                [e.original for e in selected],
-                settings.topic_input,
-                console=console,
-                keys=[e.original_key for e in selected],
+    sent = 0
+    if replayable:
+        try:
+            sent = asyncio.run(
+                produce_lines(
+                    settings,
+                    [e.original for e in replayable],
+                    settings.topic_input,
+                    console=console,
+                    keys=[e.original_key for e in replayable],
+                )
             )
-        )
-    except Exception as exc:
-        raise fail(f"cannot produce to {settings.kafka_bootstrap}: {exc}") from exc
-    typer.echo(f"replayed {sent} record(s) to {settings.topic_input}")
+        except Exception as exc:
+            raise fail(f"cannot produce to {settings.kafka_bootstrap}: {exc}") from exc
+    not_sent = f"; {len(refused)} truncated record(s) not replayed" if refused else ""
+    typer.echo(f"replayed {sent} record(s) to {settings.topic_input}{not_sent}")
+    if refused:
+        raise typer.Exit(1)
+
+
+def _original_cell(entry: DlqEntry) -> str:
+    cell = escape(preview(entry.original, 50))
+    if entry.record.get("original_truncated"):
+        cell += f" [dim](first {len(entry.original):,} of {entry.original_size:,} bytes)[/]"
+    return cell
+
+
+def _refusal(entry: DlqEntry) -> str:
+    """One line: which record is not replayed and why."""
+    kept = []
+    if entry.record.get("original_truncated"):
+        kept.append(f"the first {len(entry.original):,} of {entry.original_size:,} bytes of the original")
+    if entry.record.get("original_key_truncated"):
+        kept.append(f"the first {len(entry.original_key or b''):,} bytes of its key")
+    sha = entry.record.get("original_sha256")
+    source = ":".join(str(entry.record.get(f)) for f in ("source_topic", "source_partition", "source_offset"))
+    return escape(
+        f"not replaying {entry.partition}:{entry.offset} ({entry.reason}, from {source}): truncated, "
+        f"the record keeps only {' and '.join(kept)}{f' (sha256 {sha})' if sha else ''}; "
+        "re-publish the message from its source"
+    )
 
 
 # --- threats --------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
+import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -11,8 +13,12 @@ from typostream.agents.domain.detection import Threat
 from typostream.agents.domain.errors import InvalidEventError
 from typostream.agents.domain.events import parse_publish
 from typostream.agents.domain.messages import (
+    DLQ_ERROR_MAX_CHARS,
+    DLQ_KEY_MAX_BYTES,
+    DLQ_ORIGINAL_MAX_BYTES,
     analysed_message,
     dead_letter,
+    dead_letter_key,
     event_message,
     max_severity,
     risk_score,
@@ -105,3 +111,28 @@ def test_package_state_folds_versions(event: dict) -> None:
     flagged = with_last_threat(second, threat_event(event, FakeThreat(), "t"))
     assert flagged["last_threat"]["target"] == "express"
     assert with_last_threat(second, None) is second
+
+
+def test_dead_letter_of_a_huge_message_fits_a_kafka_message_and_identifies_the_original() -> None:
+    original = b'{"name":"x","pad":"' + b"\xff" * 2_000_000 + b'"}'
+    key = b"k" * 5_000
+    error = InvalidEventError("oversized", "\x00" * 100_000)  # JSON-escaped to six bytes a character
+    record = dead_letter(error, original, key, "registry.publish", 1, 9)
+    validator("dlq_record").validate(record)
+    assert len(orjson.dumps(record)) < 1_000_000  # Faust's producer_max_request_size
+    assert record["original_size"] == len(original)
+    assert record["original_sha256"] == hashlib.sha256(original).hexdigest()
+    assert record["original_truncated"] is True and record["original_key_truncated"] is True
+    assert base64.b64decode(record["original_b64"]) == original[:DLQ_ORIGINAL_MAX_BYTES]
+    assert base64.b64decode(record["original_key_b64"]) == key[:DLQ_KEY_MAX_BYTES] == dead_letter_key(key)
+    assert len(record["error"]) == DLQ_ERROR_MAX_CHARS
+
+
+def test_dead_letter_of_a_message_under_the_bound_keeps_it_whole() -> None:
+    original = b"x" * DLQ_ORIGINAL_MAX_BYTES
+    record = dead_letter(InvalidEventError("schema", "bad"), original, b"key", "registry.publish", 0, 1)
+    validator("dlq_record").validate(record)
+    assert base64.b64decode(record["original_b64"]) == original
+    assert (record["original_truncated"], record["original_key_truncated"]) == (False, False)
+    assert record["original_sha256"] == hashlib.sha256(original).hexdigest()
+    assert dead_letter_key(None) is None and dead_letter_key(b"key") == b"key"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 import orjson
@@ -112,3 +113,36 @@ def test_threat_row() -> None:
         "2026-01-01T00:00:00Z", "pypi", "reqeusts@1.0", "typosquat", "transposition", "requests", "high", "70"
     )  # fmt: skip
     assert threat_display_row({}) == ("", "", "@", "", "", "", "", "")
+
+
+def test_decode_dlq_of_a_truncated_record_gives_the_prefix_and_the_full_size() -> None:
+    original = b"{" + b"x" * 900_000 + b"}"
+    entry = decode_dlq(_dlq_bytes(original, b"npm:big", "oversized"), 0, 3)
+    assert entry.truncated and entry.original_size == len(original)
+    assert 0 < len(entry.original) < len(original) and original.startswith(entry.original)
+    assert entry.as_json()["original_sha256"] == hashlib.sha256(original).hexdigest()
+    complete = decode_dlq(_dlq_bytes(b"{oops", None), 0, 4)
+    assert not complete.truncated and complete.original_size == 5
+
+
+def test_decode_dlq_reads_records_written_before_size_and_hash_were_recorded() -> None:
+    legacy = {"reason": "not_json", "error": "x", "source_topic": "t", "source_partition": 0,
+              "source_offset": 0, "original_b64": base64.b64encode(b"{oops").decode(),
+              "original_key_b64": None, "rejected_at": "2026-01-01T00:00:00Z"}  # fmt: skip
+    entry = decode_dlq(orjson.dumps(legacy), 0, 0)
+    assert entry.original == b"{oops" and not entry.truncated and entry.original_size == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"original_sha256": "0" * 64}, "does not match original_sha256"),
+        ({"original_size": 6}, "original_size says 6"),
+        ({"original_truncated": True}, "not shorter than original_size"),
+        ({"original_size": "5"}, "original_size is not an integer"),
+    ],
+)
+def test_decode_dlq_rejects_an_original_that_does_not_match_its_record(change: dict, message: str) -> None:
+    record = {**orjson.loads(_dlq_bytes(b"{oops", None)), **change}
+    with pytest.raises(ValueError, match=message):
+        decode_dlq(orjson.dumps(record), 0, 0)
