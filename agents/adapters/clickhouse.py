@@ -39,6 +39,7 @@ from clickhouse_connect.driver.client import Client
 
 from typostream.agents.adapters.urls import mask_url
 from typostream.agents.domain.errors import (
+    ConfigError,
     InvalidDsnError,
     QueryError,
     QueryLimitError,
@@ -121,6 +122,14 @@ class ClickHouseConnection:
     @classmethod
     def open(cls, dsn: str, chdb_path: Path) -> ClickHouseConnection:
         target = parse_dsn(dsn, chdb_path)
+        if target.interface == "chdb":
+            try:  # chDB is the `embedded` extra: the server-backed image does not ship it
+                import chdb  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    f"{target.dsn_masked}: embedded ClickHouse needs chDB: pip install 'typostream[embedded]'"
+                    " (or set TYPOSTREAM_CLICKHOUSE_DSN to a ClickHouse server, http(s)://...)"
+                ) from None
         return cls(_client(target), target)
 
     def query_connection(self) -> ClickHouseConnection:
