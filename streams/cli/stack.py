@@ -43,9 +43,19 @@ def _table(state: StackState, title: str) -> Table:
     for column in ("service", "url", "pid", "state"):
         table.add_column(column)
     table.add_row("kafka", state.kafka_bootstrap, str(state.pids.get("kafka", "")), _alive(alive, "kafka"))
+    if state.durable:
+        table.add_row(
+            "kafka storage", state.objects_url, str(state.pids.get("objects", "")), _alive(alive, "objects")
+        )
     table.add_row("redis", state.redis_url, str(state.pids.get("redis", "")), _alive(alive, "redis"))
     table.add_row("clickhouse", state.clickhouse_dsn, "in-process", "-")
     return table
+
+
+def _storage_note(state: StackState) -> str:
+    if state.durable:
+        return f"broker storage: durable, kept in {state.data_dir / 'broker'} across restarts"
+    return "broker storage: memory, lost when the broker stops (`stack up --durable` keeps it)"
 
 
 def _alive(alive: dict[str, bool], name: str) -> str:
@@ -55,6 +65,7 @@ def _alive(alive: dict[str, bool], name: str) -> str:
 def _print_state(state: StackState, title: str) -> None:
     """The table goes to stderr and the exports to stdout, so ``eval "$(typostream stack up)"`` works."""
     _err.print(_table(state, title))
+    _err.print(_storage_note(state), soft_wrap=True)
     exports = {"DATA_DIR": str(state.data_dir), **{k.upper(): v for k, v in state.urls().items()}}
     for key, value in exports.items():
         typer.echo(f"export {ENV_PREFIX}{key}={shlex.quote(value)}")
@@ -66,13 +77,26 @@ def up(
     foreground: Annotated[
         bool, typer.Option("--foreground", help="Stay up until Ctrl-C/SIGTERM, then stop everything.")
     ] = False,
+    durable: Annotated[
+        bool | None,
+        typer.Option(
+            "--durable/--memory",
+            help="Keep broker data across restarts (object store under <data-dir>/broker), or keep it "
+            "in memory only [default: TYPOSTREAM_STACK_DURABLE or --memory].",
+        ),
+    ] = None,
 ) -> None:
     """Start the stack (detached unless --foreground) and print its URLs."""
     directory = _data_dir(data_dir)
-    stack = EmbeddedStack(directory, die_with_parent=foreground)
+    if durable is None:
+        durable = Settings.from_env().stack_durable
+    stack = EmbeddedStack(directory, die_with_parent=foreground, durable=durable)
     if foreground and stack.status() is not None:
         raise fail(f"a stack is already running in {directory}; stop it with `typostream stack down`")
     existing = stack.status()
+    if existing is not None and existing.durable != durable:
+        note = f"the running stack keeps broker data in {existing.storage}; restart it to change that"
+        _err.print(f"[yellow]{note}[/yellow]")
     state = stack.up()
     _print_state(state, f"embedded stack {'already running' if existing else 'up'} in {directory}")
     if foreground:

@@ -12,7 +12,9 @@ from typostream.streams.stack.processes import pid_matches
 
 STATE_FILE = "stack.json"
 # The binary name each pid must run, checked against /proc/<pid>/cmdline before trusting or signalling it.
-EXPECTED_BINARIES = {"kafka": "tansu", "redis": "redis-server"}
+EXPECTED_BINARIES = {"kafka": "tansu", "redis": "redis-server", "objects": "python"}
+REQUIRED = frozenset({"kafka", "redis"})
+"""Servers every stack runs; a durable stack also runs ``objects`` (the broker's object store)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,13 @@ class StackState:
     pids: dict[str, int] = field(default_factory=dict, hash=False)
     logs: dict[str, Path] = field(default_factory=dict, hash=False)
     started_at: str = ""
+    # Durable: Tansu stores its data in the object store at ``objects_url`` (``<data_dir>/broker``).
+    durable: bool = False
+    objects_url: str = ""
+
+    @property
+    def storage(self) -> str:
+        return "durable" if self.durable else "memory"
 
     @property
     def path(self) -> Path:
@@ -44,7 +53,10 @@ class StackState:
         return Path(self.clickhouse_dsn.removeprefix("chdb://"))
 
     def ports(self) -> dict[str, int]:
-        return {"kafka": self.kafka_port, "redis": self.redis_port}
+        ports = {"kafka": self.kafka_port, "redis": self.redis_port}
+        if self.objects_url:
+            ports["objects"] = int(self.objects_url.rsplit(":", 1)[1])
+        return ports
 
     def urls(self) -> dict[str, str]:
         return {
@@ -63,7 +75,8 @@ class StackState:
 
     def is_alive(self) -> bool:
         status = self.alive()
-        return bool(status) and set(status) == set(EXPECTED_BINARIES) and all(status.values())
+        required = REQUIRED | ({"objects"} if self.durable else set())
+        return set(status) == required and all(status.values())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +87,8 @@ class StackState:
             "pids": dict(self.pids),
             "logs": {k: str(v) for k, v in self.logs.items()},
             "started_at": self.started_at,
+            "durable": self.durable,
+            "objects_url": self.objects_url,
         }
 
     @classmethod
@@ -86,6 +101,8 @@ class StackState:
             pids={str(k): int(v) for k, v in raw.get("pids", {}).items()},
             logs={str(k): Path(v) for k, v in raw.get("logs", {}).items()},
             started_at=str(raw.get("started_at", "")),
+            durable=bool(raw.get("durable", False)),
+            objects_url=str(raw.get("objects_url", "")),
         )
 
     def save(self) -> None:

@@ -36,7 +36,12 @@ def binary() -> Path:
     )
 
 
-def command(port: int, tansu: Path | None = None) -> list[str]:
+MEMORY_STORAGE = "memory://tansu/"
+"""Lost when the broker stops. ``S3_STORAGE`` (with ``objectstore``) is the durable engine of this build."""
+S3_STORAGE = "s3://tansu/"
+
+
+def command(port: int, tansu: Path | None = None, storage: str = MEMORY_STORAGE) -> list[str]:
     url = f"tcp://{LOCALHOST}:{port}"
     return [
         str(tansu or binary()),
@@ -46,7 +51,7 @@ def command(port: int, tansu: Path | None = None) -> list[str]:
         "--advertised-listener-url",
         url,
         "--storage-engine",
-        "memory://tansu/",
+        storage,
     ]
 
 

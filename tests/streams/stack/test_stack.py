@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import clickhouse_connect
@@ -282,3 +284,184 @@ def test_servers_die_when_their_parent_is_sigkilled(tmp_path: Path) -> None:
         child.wait()
     assert _wait_gone(list(pids.values())) == []
     assert read_urls(tmp_path) == {}
+
+
+# --- broker storage: memory vs durable (Tansu on the local S3-compatible object store) -------------
+
+
+def test_this_tansu_build_has_memory_and_s3_storage_only(tmp_path: Path) -> None:
+    """Why the durable stack uses s3:// on objectstore: postgres:// and sqlite:// are not compiled in."""
+    from typostream.streams.stack import tansu
+
+    for url, feature in [("postgres://u:p@127.0.0.1:1/x", "postgres"), ("sqlite:///tmp/x.db", "libsql")]:
+        port = manager_mod.free_port()
+        argv = tansu.command(port, storage=url)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=tansu.environment())
+        assert f'FeatureNotEnabled {{ feature: "{feature}"' in out.stdout + out.stderr
+
+
+def _http(
+    method: str, url: str, body: bytes | None = None, **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+@pytest.fixture(scope="module")
+def durable_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    stack = EmbeddedStack(tmp_path_factory.mktemp("durable"), die_with_parent=True, durable=True)
+    stack.up()
+    yield stack
+    stack.down()
+
+
+def test_object_store_compare_and_swap_conditional_get_list_and_delete(durable_stack: EmbeddedStack) -> None:
+    state = durable_stack.status()
+    assert state is not None and state.durable and state.is_alive()
+    base = f"{state.objects_url}/test-{uuid.uuid4().hex[:6]}"
+    status, headers, _ = _http("PUT", f"{base}/a/x.json", b"one", **{"If-None-Match": "*"})
+    etag = headers["ETag"]
+    assert status == 200 and etag.startswith('"')
+    assert _http("PUT", f"{base}/a/x.json", b"two", **{"If-None-Match": "*"})[0] == 412  # exists
+    assert _http("PUT", f"{base}/a/x.json", b"two", **{"If-Match": '"stale"'})[0] == 412  # lost the race
+    status, headers, _ = _http("PUT", f"{base}/a/x.json", b"two", **{"If-Match": etag})
+    assert status == 200 and headers["ETag"] != etag
+    assert _http("GET", f"{base}/a/x.json", **{"If-None-Match": headers["ETag"]})[0] == 304
+    status, got, body = _http("GET", f"{base}/a/x.json")
+    assert (status, body) == (200, b"two") and "Last-Modified" in got
+    assert _http("GET", f"{base}/a/x.json", Range="bytes=1-")[2] == b"wo"
+    assert _http("GET", f"{base}/a/missing")[0] == 404
+    _http("PUT", f"{base}/a/x.json/under", b"both a key and a prefix")
+    _http("PUT", f"{base}/b", b"3")
+    listing = _http("GET", f"{base}?list-type=2&prefix=a/")[2].decode()
+    assert (
+        "<Key>a/x.json</Key>" in listing
+        and "<Key>a/x.json/under</Key>" in listing
+        and "<Key>b</Key>" not in listing
+    )
+    top = _http("GET", f"{base}?list-type=2&delimiter=/")[2].decode()
+    assert "<Prefix>a/</Prefix>" in top and "<Key>b</Key>" in top
+    page = _http("GET", f"{base}?list-type=2&max-keys=1")[2].decode()
+    assert (
+        "<IsTruncated>true</IsTruncated>" in page
+        and "<NextContinuationToken>a/x.json</NextContinuationToken>" in page
+    )
+    assert _http("DELETE", f"{base}/a/x.json")[0] == 204
+    delete = b"<Delete><Object><Key>a/x.json/under</Key></Object><Object><Key>b</Key></Object></Delete>"
+    assert "<Deleted><Key>b</Key></Deleted>" in _http("POST", f"{base}?delete", delete)[2].decode()
+    assert "<Key>" not in _http("GET", f"{base}?list-type=2")[2].decode()
+    assert _http("PUT", f"{base}/../escape", b"x")[0] in (400, 404)
+
+
+async def _produce_and_commit(bootstrap: str, topic: str, n: int, group: str, offset: int) -> None:
+    from aiokafka.structs import OffsetAndMetadata
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for future in [await producer.send(topic, b"v%d" % i, partition=0) for i in range(n)]:
+            await future
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        await consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(offset, "")})
+    finally:
+        await consumer.stop()
+
+
+async def _read_back(bootstrap: str, topic: str, group: str) -> tuple[list[str], int | None, list[bytes]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = await admin.list_topics()
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        tp = TopicPartition(topic, 0)
+        committed = await consumer.committed(tp) if topic in topics else None
+        if topic in topics:
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(tp, timeout_ms=300)
+                values.extend(m.value for m in batch.get(tp, []) if m.value is not None)
+                if batch:
+                    deadline = time.monotonic() + 1
+    finally:
+        await consumer.stop()
+    return topics, committed, values
+
+
+def test_durable_broker_keeps_records_and_offsets_across_restart_and_down_up(
+    durable_stack: EmbeddedStack,
+) -> None:
+    state = durable_stack.status()
+    assert state is not None
+    topic, group = f"durable-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+    asyncio.run(_produce_and_commit(state.kafka_bootstrap, topic, 1000, group, 640))
+    restarted = durable_stack.restart_broker()
+    assert (
+        restarted.kafka_bootstrap == state.kafka_bootstrap and restarted.pids["kafka"] != state.pids["kafka"]
+    )
+    topics, committed, values = asyncio.run(_read_back(restarted.kafka_bootstrap, topic, group))
+    assert topic in topics and committed == 640 and values == [b"v%d" % i for i in range(1000)]
+
+    durable_stack.down()
+    again = EmbeddedStack(durable_stack.data_dir, die_with_parent=True, durable=True).up()
+    durable_stack._procs.clear()  # the new manager owns the servers now; down() finds them by pid
+    _topics, committed, values = asyncio.run(_read_back(again.kafka_bootstrap, topic, group))
+    assert committed == 640 and len(values) == 1000
+
+
+def test_memory_broker_restart_keeps_the_topic_layout_but_not_records(tmp_path: Path) -> None:
+    with EmbeddedStack(tmp_path, die_with_parent=True) as state:
+        topic, group = f"mem-{uuid.uuid4().hex[:6]}", "g"
+        asyncio.run(_produce_and_commit(state.kafka_bootstrap, topic, 100, group, 50))
+        stack = EmbeddedStack(tmp_path, die_with_parent=True)
+        restarted = stack.restart_broker()
+        try:
+            topics, committed, values = asyncio.run(_read_back(restarted.kafka_bootstrap, topic, group))
+            assert topic in topics and committed is None and values == []
+        finally:
+            stack._stop_own()
+
+
+def test_cli_up_durable_says_where_broker_data_lives(tmp_path: Path) -> None:
+    data_dir = tmp_path / "cli-durable"
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [str(TYPOSTREAM), "stack", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    up = run("up", "--durable")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert f"broker storage: durable, kept in {data_dir / 'broker'}" in up.stderr
+        state = StackState.load(data_dir)
+        assert state is not None and state.durable and set(state.pids) == {"kafka", "redis", "objects"}
+        assert "kafka storage" in run("status").stderr
+    finally:
+        assert run("down").returncode == 0
+    assert _wait_gone(list(state.pids.values())) == []
+    assert (data_dir / "broker").is_dir()  # kept for the next `stack up --durable`
