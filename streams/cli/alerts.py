@@ -42,7 +42,17 @@ from typostream.agents.domain.errors import (
 )
 from typostream.agents.domain.messages import dead_letter, dead_letter_key
 from typostream.streams.cli.app import cli, command, error_line, fail
-from typostream.streams.cli.options import DataDir, Kafka, LogLevel, Redis, console, load_settings
+from typostream.streams.cli.options import (
+    DataDir,
+    Kafka,
+    LogLevel,
+    MetricsHost,
+    MetricsPort,
+    Redis,
+    console,
+    load_settings,
+    serve_metrics,
+)
 from typostream.streams.components import build_alert_sink
 from typostream.streams.config import Settings
 
@@ -216,6 +226,8 @@ def run(
     start: Annotated[
         Start, typer.Option("--start", help="Where a new consumer group starts on the threats topic.")
     ] = Start.earliest,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """Deliver alerts for the threats topic until Ctrl-C / SIGTERM (consumer group <app id>-alerts)."""
     from typostream.streams.worker import logging_config
@@ -247,12 +259,17 @@ def run(
         f"(group {escape(group_id(settings))})",
         highlight=False,
     )
+    server = serve_metrics(metrics_host, metrics_port) if metrics_port is not None else None
     try:
         stats = asyncio.run(main())
     except TypostreamError:
         raise
     except Exception as exc:
         raise fail(error_line(exc)) from exc
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
     typer.echo(
         f"alerts: {stats.records} record(s) in {stats.batches} batch(es): {stats.delivered} delivered, "
         f"{stats.duplicates} already sent, {stats.dead_lettered} dead-lettered"

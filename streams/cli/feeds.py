@@ -13,14 +13,19 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from typostream.agents.domain.errors import BrokerUnavailableError, ConfigError, TypostreamError
+from typostream.agents.domain.errors import BrokerUnavailableError, TypostreamError
 from typostream.streams.cli.app import command, error_line, fail
-from typostream.streams.cli.options import DataDir, Kafka, load_settings
+from typostream.streams.cli.options import (
+    DataDir,
+    Kafka,
+    MetricsHost,
+    MetricsPort,
+    load_settings,
+    serve_metrics,
+)
 from typostream.streams.components import FEED_FACTORIES, FeedOptions, build_feed
 
 if TYPE_CHECKING:
-    from wsgiref.simple_server import WSGIServer
-
     from typostream.agents.adapters.feeds import CursorStore, FeedSource, FeedStats
 
 console = Console(stderr=True)
@@ -66,15 +71,8 @@ def feed(
             "--npm-since", help="npm start sequence without a saved cursor ('now': the replica's update_seq)."
         ),
     ] = "now",
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(
-            "--metrics-port", min=0, max=65535, help="Serve Prometheus /metrics on this port (0: any free)."
-        ),
-    ] = None,
-    metrics_host: Annotated[
-        str, typer.Option("--metrics-host", help="Address /metrics binds to (default loopback only).")
-    ] = "127.0.0.1",
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
     data_dir: DataDir = None,
     kafka: Kafka = None,
 ) -> None:
@@ -91,7 +89,7 @@ def feed(
     options = FeedOptions(npm_since=npm_since, pypi_new_projects=pypi_new_projects)
     source = build_feed(settings, registry.value, options)
     store = CursorStore.for_registry(settings.data_dir, registry.value)
-    server = _serve_metrics(metrics_host, metrics_port) if metrics_port is not None else None
+    server = serve_metrics(metrics_host, metrics_port) if metrics_port is not None else None
     try:
         stats = asyncio.run(
             _run(source, store, settings.kafka_bootstrap, settings.topic_input, interval, once, limit)
@@ -108,20 +106,6 @@ def feed(
         f"{registry.value}: sent {stats.sent} event(s) to {settings.topic_input} in {stats.polls} poll(s); "
         f"cursor saved to {store.path}"
     )
-
-
-def _serve_metrics(host: str, port: int) -> WSGIServer:
-    """prometheus_client's /metrics server on ``host:port`` (a daemon thread); prints the address."""
-    from prometheus_client import start_http_server
-
-    try:
-        server, _ = start_http_server(port, addr=host)
-    except OSError as exc:
-        raise ConfigError(f"--metrics-port {port}: cannot listen on {host}: {exc.strerror or exc}") from exc
-    bound_host, bound_port = server.server_address[:2]
-    shown = bound_host.decode() if isinstance(bound_host, bytes) else bound_host
-    console.print(f"metrics on http://{shown}:{bound_port}/metrics", highlight=False)
-    return server
 
 
 async def _run(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
+from typostream.agents.domain.errors import ConfigError
 from typostream.streams.config import Settings
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 console = Console(stderr=True)
 
@@ -43,3 +47,28 @@ def load_settings(
         log_level=log_level,
         **extra,
     )
+
+
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port", min=0, max=65535, help="Serve /metrics on this port (0: any free)."
+    ),
+]
+MetricsHost = Annotated[
+    str, typer.Option("--metrics-host", help="Address /metrics binds to (default loopback only).")
+]
+
+
+def serve_metrics(host: str, port: int) -> WSGIServer:
+    """prometheus_client's /metrics server on ``host:port`` (a daemon thread); prints the address."""
+    from prometheus_client import start_http_server
+
+    try:
+        server, _ = start_http_server(port, addr=host)
+    except OSError as exc:
+        raise ConfigError(f"--metrics-port {port}: cannot listen on {host}: {exc.strerror or exc}") from exc
+    bound_host, bound_port = server.server_address[:2]
+    shown = bound_host.decode() if isinstance(bound_host, bytes) else bound_host
+    console.print(f"metrics on http://{shown}:{bound_port}/metrics", highlight=False)
+    return server

@@ -90,19 +90,7 @@ def is_long_running(args: list[str]) -> bool:
     return len(args) > 1 and args[0] == "typostream" and args[1] in LONG_RUNNING
 
 
-class PendingFlag(Exception):
-    """A flag deploy/ uses that the CLI does not have yet (another engineer's work in progress)."""
-
-
 def cli_param(args: list[str], where: str) -> Any:
-    """A command to parse; `alerts run --metrics-port` is another engineer's pending flag."""
-    if args[:3] == ["typostream", "alerts", "run"] and "--metrics-port" in args:
-        pending = pytest.mark.xfail(
-            strict=True,  # passes once the flag lands: then drop this marker
-            raises=PendingFlag,
-            reason="`typostream alerts run --metrics-port/--metrics-host` (like `feed`) is not built yet",
-        )
-        return pytest.param(args, id=where, marks=pending)
     return pytest.param(args, id=where)
 
 
@@ -514,12 +502,7 @@ ALL_CLI = [
 @pytest.mark.parametrize("args", ALL_CLI)
 def test_cli_flags_exist(args: list[str]) -> None:
     """Every typostream command line in deploy/ parses with the real CLI (unknown flag or bad value fails)."""
-    try:
-        parse_cli(args)
-    except Exception as exc:
-        if "No such option: --metrics-port" in str(exc):
-            raise PendingFlag(str(exc)) from exc
-        raise
+    parse_cli(args)
 
 
 def test_k8s_prometheus_scrapes_every_long_running_process() -> None:
