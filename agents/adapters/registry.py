@@ -10,6 +10,9 @@ Endpoints (the base URLs are parameters so tests point them at a local fixture s
   packument ``GET {npm_base}/@scope%2fname`` and takes ``versions[version]``.
 - PyPI: ``GET {pypi_base}/pypi/{name}/{version}/json`` - ``{"info": {...}, "urls": [...]}``.
 
+``release_time`` answers when a version was published (the guard's minimum-release-age check):
+PyPI's ``urls[].upload_time_iso_8601`` from the same document, npm's packument ``time[version]``.
+
 ``fetch`` returns ``None`` when the package or version does not exist (404). 5xx, 429, timeouts
 and connection errors are retried with exponential backoff (``retries`` extra attempts), then
 raise :class:`UpstreamUnavailableError`; other 4xx raise :class:`UpstreamHTTPError`; a body that is
@@ -19,6 +22,7 @@ not the expected JSON raises :class:`UpstreamResponseError`.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -35,6 +39,7 @@ from typostream.agents.domain.errors import (
     UpstreamUnavailableError,
 )
 from typostream.agents.domain.metadata import PackageMetadata, npm_escape, parse_npm, parse_pypi
+from typostream.agents.domain.resolution import npm_publish_time, pypi_upload_time
 from typostream.agents.domain.vocabulary import REGISTRY_URLS
 
 __all__ = ["RegistryClient"]
@@ -128,6 +133,32 @@ class RegistryClient:
             return self._parse(parse_npm, doc, name, version, url)
         finally:
             REGISTRY_SECONDS.labels(reg).observe(time.perf_counter() - started)
+
+    async def release_time(
+        self, registry: str, name: str, version: str, filename: str | None = None
+    ) -> datetime | None:
+        """When ``name@version`` was published, or ``None`` when the registry does not have it (404)
+        or gives no time for it.
+
+        PyPI: ``/pypi/{name}/{version}/json`` ``urls[].upload_time_iso_8601`` of ``filename`` (the
+        file an installer chose), else of the release's newest file. npm: the full packument's
+        ``time[version]`` (the per-version document has no time).
+        """
+        reg = registry.strip().lower()
+        if reg not in ("npm", "pypi"):
+            raise UnsupportedRegistryError(registry)
+        url = self.pypi_url(name, version) if reg == "pypi" else self.npm_packument_url(name)
+        started = time.perf_counter()
+        try:
+            status, doc = await self._get_json(reg, url)
+        finally:
+            REGISTRY_SECONDS.labels(reg).observe(time.perf_counter() - started)
+        if status == 404:
+            return None
+        try:
+            return pypi_upload_time(doc, filename) if reg == "pypi" else npm_publish_time(doc, version)
+        except ValueError as exc:
+            raise UpstreamResponseError(f"unexpected document shape: {exc}", url) from exc
 
     @staticmethod
     def _parse(parser: Any, doc: Any, name: str, version: str, url: str) -> PackageMetadata:
