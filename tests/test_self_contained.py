@@ -61,7 +61,11 @@ ALLOWED = (
         "text of a sample install script fed to the pattern matcher",
     ),
     Allowed("tests/agents/test_sql_guard.py", r"/tmp/x", "INTO OUTFILE targets the guard must refuse"),
-    Allowed("tests/cli/test_guard.py", r"/tmp/t|\.\./(?:x\.tgz|x|c|lib)", "npm argument strings parsed, never opened"),
+    Allowed(
+        "tests/cli/test_guard.py",
+        r"/tmp/t|\.\./(?:x\.tgz|x|c|lib)",
+        "npm argument strings parsed, never opened",
+    ),
     Allowed(
         "agents/domain/resolution.py",
         r"\.\./(?:x)?",
