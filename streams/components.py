@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ __all__ = [
     "SINK_FACTORIES",
     "Enrichment",
     "FeedOptions",
+    "advisories_dir",
     "alerts_configured",
     "build_alert_sink",
     "build_analytics",
@@ -44,13 +46,33 @@ __all__ = [
 ]
 
 
-def build_detector(settings: Settings) -> Detector:
-    return Detector.default(settings.watchlist_file, settings.allowlist_file)
+def build_detector(settings: Settings, *, lazy: bool = False) -> Detector:
+    """The popular-name indexes plus the watchlist, and the allowlist. With ``detector_cache`` (the
+    default) the indexes come from ``<data_dir>/cache`` (built and stored on a miss); ``lazy`` reads
+    each registry's only when it is first scanned (``scan``), else all now (a worker's start)."""
+    watched = Detector.read_names(settings.watchlist_file)
+    if not settings.detector_cache:
+        return Detector.default(watched, settings.allowlist_file)
+    from typostream.agents.adapters.index_cache import IndexCache
+
+    indexes = IndexCache(settings.data_dir / "cache").indexes(watched, lazy=lazy)
+    return Detector.default(allowlist=settings.allowlist_file, indexes=indexes)
+
+
+def advisories_dir(settings: Settings) -> Path:
+    """Where ``typostream advisories sync`` keeps the advisory index (``TYPOSTREAM_ADVISORIES_DIR``)."""
+    return settings.advisories_dir or settings.data_dir / "advisories"
 
 
 def build_assessor(settings: Settings, detector: Detector | None = None) -> Assessor:
-    """Name detection (popular index + the watchlist/allowlist) plus known-malicious advisories."""
-    return Assessor(detector or build_detector(settings), load_known(settings.known_malicious_paths))
+    """Name detection (popular index + the watchlist/allowlist) plus known-malicious advisories: the
+    bundled seed, the on-disk index (looked up per package, swapped in when a sync replaces it; none
+    yet: picked up when one appears) and any ``TYPOSTREAM_KNOWN_MALICIOUS_PATHS`` (in memory)."""
+    from typostream.agents.adapters.advisory_index import LiveAdvisoryIndex, index_path
+
+    index = LiveAdvisoryIndex(index_path(advisories_dir(settings)), refresh_s=settings.advisories_refresh_s)
+    known = load_known(settings.known_malicious_paths, sources=[index])
+    return Assessor(detector or build_detector(settings), known)
 
 
 def open_clickhouse(settings: Settings) -> ClickHouseConnection:
@@ -76,7 +98,7 @@ class SinkResources:
 def _clickhouse_sink(settings: Settings, resources: SinkResources) -> Sink:
     from typostream.agents.adapters.sinks.clickhouse import ClickHouseSink
 
-    return ClickHouseSink(resources.clickhouse(), batch_size=settings.sink_batch_size)
+    return ClickHouseSink(resources.clickhouse(), settings.sink_batch_size, settings.clickhouse_ttl_days)
 
 
 def alerts_configured(settings: Settings) -> bool:

@@ -33,9 +33,18 @@ A version is affected when it is listed in ``versions`` or lies in any range (th
 - A file holds one advisory, a list of advisories, or ``{"advisories": [...]}``; directories are
   searched recursively for ``*.json``.
 
-Production: point :meth:`KnownMalicious.from_paths` at a checkout of
-https://github.com/ossf/malicious-packages (its ``osv/malicious/`` directory, refreshed with
-``git pull``), optionally together with the bundled seed. The bundled seed
+One evaluation for every store: :func:`affected_packages` turns an advisory into
+:class:`PackageAdvisory` records (one per npm/PyPI package it names, versions canonical, ranges
+checked), and :func:`match_advisories` decides which records cover a version. The in-memory
+:class:`KnownMalicious` keeps the records in a dict; the on-disk index
+(``typostream.agents.adapters.advisory_index``, built by ``typostream advisories sync``) stores them
+with :meth:`PackageAdvisory.to_json` and hands them back through :class:`AdvisorySource`, which
+:class:`KnownMalicious` consults next to its own records.
+
+Production: ``typostream advisories sync`` a checkout or zip of
+https://github.com/ossf/malicious-packages into the index (scan and the worker use it when present,
+with the bundled seed); :meth:`KnownMalicious.from_paths` still loads OSV files into memory (the
+``TYPOSTREAM_KNOWN_MALICIOUS_PATHS`` setting, tests). The bundled seed
 (``typostream.data.patterns/known_malicious.seed.json``, ids ``TYPOSTREAM-SEED-<n>``) only covers a
 handful of well-documented historical incidents so the pipeline flags something out of the box.
 """
@@ -43,12 +52,12 @@ handful of well-documented historical incidents so the pipeline flags something 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import semver
 from packaging.utils import canonicalize_version
@@ -59,10 +68,15 @@ from typostream.agents.domain.errors import AdvisoryFileError
 
 __all__ = [
     "ECOSYSTEMS",
+    "AdvisorySource",
     "KnownMalicious",
     "MaliciousMatch",
+    "PackageAdvisory",
     "VersionRange",
+    "advisories_in",
+    "affected_packages",
     "canonical_version",
+    "match_advisories",
     "order_key",
 ]
 
@@ -131,12 +145,20 @@ class VersionRange:
             return None
         ordering = "semver" if raw["type"] == "SEMVER" else _REGISTRY_ORDERING[registry]
         events: list[tuple[str, str]] = []
-        for event in raw.get("events") or []:
+        raw_events = raw.get("events")
+        for event in raw_events if isinstance(raw_events, list) else ():
             if isinstance(event, dict):
                 events.extend((k, str(event[k])) for k in _EVENTS if isinstance(event.get(k), str | int))
-        if not any(kind == "introduced" for kind, _ in events):
+        return cls.build(ordering, events)
+
+    @classmethod
+    def build(cls, ordering: str, events: Iterable[tuple[str, str]]) -> VersionRange | None:
+        """A range from its ordering (``semver``/``pep440``) and ``(kind, version)`` events, as stored
+        by :meth:`PackageAdvisory.to_json`; None without an ``introduced`` event (nothing is affected)."""
+        given = tuple((str(k), str(v)) for k, v in events if k in _EVENTS)
+        if ordering not in _ORDERINGS or not any(kind == "introduced" for kind, _ in given):
             return None
-        return cls(ordering, tuple(events), _parse_events(events, _ORDERINGS[ordering]))
+        return cls(ordering, given, _parse_events(list(given), _ORDERINGS[ordering]))
 
     @property
     def all_versions(self) -> bool:
@@ -183,7 +205,7 @@ def _parse_events(
     return (*lowest, *ordered, *highest)
 
 
-# --- the index -------------------------------------------------------------------------------
+# --- records and matching (shared by the in-memory and the on-disk index) -------------------
 @dataclass(frozen=True, slots=True)
 class MaliciousMatch:
     """One advisory covering the looked-up version; ``all_versions`` when it covers every version.
@@ -199,47 +221,181 @@ class MaliciousMatch:
 
 
 @dataclass(frozen=True, slots=True)
-class _Ranged:
+class PackageAdvisory:
+    """What one advisory says about one package (one ``affected[]`` entry): the unit every index stores.
+
+    ``versions`` are canonical (:func:`canonical_version`); ``ranges`` the evaluated ones (empty when
+    ``all_versions``, which makes them moot).
+    """
+
     advisory_id: str
     summary: str
-    ranges: tuple[VersionRange, ...]
+    all_versions: bool
+    versions: frozenset[str] = frozenset()
+    ranges: tuple[VersionRange, ...] = ()
+
+    def to_json(self) -> list[Any]:
+        """A compact JSON-able form: ``[id, summary, all, [versions], [[ordering, [[kind, v]...]]...]]``
+        (trailing empty parts dropped); :meth:`from_json` reads it back."""
+        out: list[Any] = [self.advisory_id, self.summary, int(self.all_versions)]
+        if self.versions or self.ranges:
+            out.append(sorted(self.versions))
+        if self.ranges:
+            out.append([[r.ordering, [list(e) for e in r.events]] for r in self.ranges])
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Sequence[Any]) -> PackageAdvisory:
+        versions = frozenset(str(v) for v in raw[3]) if len(raw) > 3 else frozenset()
+        built = (VersionRange.build(str(o), events) for o, events in raw[4]) if len(raw) > 4 else ()
+        ranges = tuple(r for r in built if r is not None)
+        return cls(str(raw[0]), str(raw[1]), bool(raw[2]), versions, ranges)
 
 
-@dataclass(slots=True)
-class _Entry:
-    all_versions: dict[str, MaliciousMatch] = field(default_factory=dict)
-    by_version: dict[str, dict[str, str]] = field(default_factory=dict)
-    """canonical version -> {advisory id: summary}"""
-    ranged: list[_Ranged] = field(default_factory=list)
+class AdvisorySource(Protocol):
+    """Advisories held elsewhere (the on-disk index), consulted by :class:`KnownMalicious` per lookup."""
+
+    def records(self, registry: str, name: str) -> Sequence[PackageAdvisory]:
+        """The records of ``(registry, normalized name)``; empty when the package has none."""
+        ...
 
 
+def advisories_in(raw: Any) -> list[Mapping[str, Any]]:
+    """The advisories in a parsed OSV file: one advisory, a list of them, or ``{"advisories": [...]}``."""
+    if isinstance(raw, dict) and isinstance(raw.get("advisories"), list):
+        raw = raw["advisories"]
+    if isinstance(raw, dict):
+        return [raw]
+    if isinstance(raw, list):
+        return [item for item in raw if isinstance(item, dict)]
+    return []
+
+
+def affected_packages(advisory: Mapping[str, Any]) -> tuple[list[tuple[str, str, PackageAdvisory]], int]:
+    """``(registry, normalized name, record)`` for each npm/PyPI package ``advisory`` affects, and the
+    number of entries skipped (unknown ecosystem, no name; a withdrawn or id-less advisory counts its
+    entries, at least one)."""
+    advisory_id = advisory.get("id")
+    affected = advisory.get("affected")
+    if not isinstance(advisory_id, str) or not isinstance(affected, list):
+        return [], 1
+    if advisory.get("withdrawn"):
+        return [], len(affected) or 1
+    summary = str(advisory.get("summary") or advisory.get("details") or "")[:500]
+    out: list[tuple[str, str, PackageAdvisory]] = []
+    skipped = 0
+    for item in affected:
+        package = item.get("package") if isinstance(item, dict) else None
+        ecosystem = package.get("ecosystem") if isinstance(package, dict) else None
+        registry = ECOSYSTEMS.get(ecosystem) if isinstance(ecosystem, str) else None
+        name = package.get("name") if isinstance(package, dict) else None
+        if not isinstance(item, dict) or registry is None or not isinstance(name, str) or not name.strip():
+            skipped += 1
+            continue
+        raw_ranges = item.get("ranges")
+        ranges = [VersionRange.of(r, registry) for r in raw_ranges] if isinstance(raw_ranges, list) else []
+        evaluated = tuple(r for r in ranges if r is not None)
+        all_versions = any(r.all_versions for r in evaluated)
+        raw_versions = item.get("versions")
+        versions = frozenset(
+            canonical_version(registry, v)
+            for v in (raw_versions if isinstance(raw_versions, list) and not all_versions else ())
+            if isinstance(v, str) and v.strip()
+        )
+        record = PackageAdvisory(
+            advisory_id, summary, all_versions, versions, () if all_versions else evaluated
+        )
+        out.append((registry, normalize(name, registry), record))
+    return out, skipped
+
+
+def match_advisories(
+    registry: str, records: Iterable[PackageAdvisory], version: str | None
+) -> list[MaliciousMatch]:
+    """The advisories among one package's ``records`` that cover ``version`` (OSV's evaluation), once
+    each: all-versions ones first, then listed versions, then ranges (records in the order given).
+
+    With ``version=None`` (or blank) only all-versions advisories match.
+    """
+    records = list(records)
+    matches: dict[str, MaliciousMatch] = {}
+    for record in records:
+        if record.all_versions and record.advisory_id not in matches:
+            matches[record.advisory_id] = MaliciousMatch(record.advisory_id, record.summary, True)
+    if version is None or not version.strip() or len(matches) == len({r.advisory_id for r in records}):
+        return list(matches.values())
+    version = version.strip()
+    canonical: str | None = None
+    for record in records:
+        if record.versions and record.advisory_id not in matches:
+            canonical = canonical_version(registry, version) if canonical is None else canonical
+            if canonical in record.versions:
+                detail = f"version {version} listed"
+                matches[record.advisory_id] = MaliciousMatch(
+                    record.advisory_id, record.summary, False, detail
+                )
+    keys: dict[str, Any] = {}
+    for record in records:
+        if record.advisory_id in matches:
+            continue
+        for rng in record.ranges:
+            detail = _range_detail(rng, version, keys)
+            if detail:
+                matches[record.advisory_id] = MaliciousMatch(
+                    record.advisory_id, record.summary, False, detail
+                )
+                break
+    return list(matches.values())
+
+
+def _range_detail(rng: VersionRange, version: str, keys: dict[str, Any]) -> str:
+    """How ``rng`` covers ``version`` ("" when it does not); ``keys`` caches parsed versions."""
+    if rng.parsed is None:
+        return f"range {rng.describe()} cannot be ordered; taken to cover version {version}"
+    if rng.ordering not in keys:
+        try:
+            keys[rng.ordering] = _ORDERINGS[rng.ordering](version)
+        except ValueError:
+            keys[rng.ordering] = None
+    key = keys[rng.ordering]
+    if key is None:
+        return f"version {version} cannot be ordered; range {rng.describe()} taken to cover it"
+    return f"version {version} in range {rng.describe()}" if rng.covers(key) else ""
+
+
+# --- the in-memory index -------------------------------------------------------------------------
 class KnownMalicious:
-    """In-memory index ``(registry, normalized name) -> advisories``; lookups are dict gets plus the
-    few ranges of that one package."""
+    """Advisories by ``(registry, normalized name)``: records held in memory (a dict; lookups are one
+    get plus that package's few records), plus any :class:`AdvisorySource` (the on-disk index)
+    consulted on each lookup; every record is evaluated by :func:`match_advisories`."""
 
-    def __init__(self) -> None:
-        self._index: dict[tuple[str, str], _Entry] = {}
+    def __init__(self, sources: Sequence[AdvisorySource] = ()) -> None:
+        self._index: dict[tuple[str, str], list[PackageAdvisory]] = {}
+        self.sources: tuple[AdvisorySource, ...] = tuple(sources)
+        """Other stores looked up after the in-memory records (e.g. the on-disk index)."""
         self.advisories = 0
-        """Advisories indexed (with at least one npm/PyPI package)."""
+        """Advisories indexed in memory (with at least one npm/PyPI package)."""
         self.skipped = 0
         """Affected entries skipped: unknown ecosystem, no name, or withdrawn advisories."""
 
     def __len__(self) -> int:
-        """Number of distinct (registry, name) keys indexed."""
+        """Number of distinct (registry, name) keys held in memory (sources not counted)."""
         return len(self._index)
 
     # --- loading -------------------------------------------------------------------------------
     @classmethod
-    def from_paths(cls, paths: Iterable[str | Path]) -> KnownMalicious:
-        """Load advisory files and directories (recursively, ``*.json``)."""
-        known = cls()
+    def from_paths(
+        cls, paths: Iterable[str | Path], sources: Sequence[AdvisorySource] = ()
+    ) -> KnownMalicious:
+        """Load advisory files and directories (recursively, ``*.json``), next to ``sources``."""
+        known = cls(sources)
         for path in paths:
             for file in _json_files(Path(path)):
                 try:
                     raw = json.loads(file.read_bytes())
                 except (OSError, ValueError, RecursionError) as exc:
                     raise AdvisoryFileError(f"cannot read OSV file {file}: {exc}") from exc
-                known.add_many(_advisories_in(raw))
+                known.add_many(advisories_in(raw))
         return known
 
     @classmethod
@@ -264,44 +420,23 @@ class KnownMalicious:
 
     def add(self, advisory: Mapping[str, Any]) -> None:
         """Index one OSV advisory (skipping withdrawn ones and unknown ecosystems)."""
-        advisory_id = advisory.get("id")
-        affected = advisory.get("affected")
-        if not isinstance(advisory_id, str) or not isinstance(affected, list):
-            self.skipped += 1
-            return
-        if advisory.get("withdrawn"):
-            self.skipped += len(affected) or 1
-            return
-        summary = str(advisory.get("summary") or advisory.get("details") or "")[:500]
-        indexed = False
-        for item in affected:
-            package = item.get("package") if isinstance(item, dict) else None
-            registry = ECOSYSTEMS.get(package.get("ecosystem", "")) if isinstance(package, dict) else None
-            name = package.get("name") if isinstance(package, dict) else None
-            if registry is None or not isinstance(name, str) or not name.strip():
-                self.skipped += 1
-                continue
-            entry = self._index.setdefault((registry, normalize(name, registry)), _Entry())
-            raw_ranges = item.get("ranges")
-            ranges = (
-                [VersionRange.of(r, registry) for r in raw_ranges] if isinstance(raw_ranges, list) else []
-            )
-            evaluated = tuple(r for r in ranges if r is not None)
-            if any(r.all_versions for r in evaluated):
-                entry.all_versions[advisory_id] = MaliciousMatch(advisory_id, summary, True)
-            elif evaluated:
-                entry.ranged.append(_Ranged(advisory_id, summary, evaluated))
-            versions = item.get("versions")
-            if isinstance(versions, list):
-                for version in versions:
-                    if isinstance(version, str) and version.strip():
-                        key = canonical_version(registry, version)
-                        entry.by_version.setdefault(key, {})[advisory_id] = summary
-            indexed = True
-        if indexed:
+        records, skipped = affected_packages(advisory)
+        self.skipped += skipped
+        for registry, name, record in records:
+            self._index.setdefault((registry, name), []).append(record)
+        if records:
             self.advisories += 1
 
     # --- lookup --------------------------------------------------------------------------------
+    def records(self, registry: str, name: str) -> list[PackageAdvisory]:
+        """Every record of the package, in memory then in each source (``name`` as given; normalized here)."""
+        registry = registry.strip().lower()
+        key = normalize(name, registry)
+        found = list(self._index.get((registry, key), ()))
+        for source in self.sources:
+            found.extend(source.records(registry, key))
+        return found
+
     def lookup(self, registry: str, name: str, version: str | None = None) -> list[MaliciousMatch]:
         """Advisories covering ``name@version``: all-versions ones first, then listed versions, then
         ranges; ``[]`` when none.
@@ -310,51 +445,17 @@ class KnownMalicious:
         ``version=None`` only all-versions advisories match.
         """
         registry = registry.strip().lower()
-        entry = self._index.get((registry, normalize(name, registry)))
-        if entry is None:
+        if registry not in _REGISTRY_ORDERING:
             return []
-        matches = dict(entry.all_versions)
-        if version is None or not version.strip():
-            return list(matches.values())
-        version = version.strip()
-        for advisory_id, summary in entry.by_version.get(canonical_version(registry, version), {}).items():
-            matches.setdefault(
-                advisory_id, MaliciousMatch(advisory_id, summary, False, f"version {version} listed")
-            )
-        keys: dict[str, Any] = {}
-        for ranged in entry.ranged:
-            if ranged.advisory_id in matches:
-                continue
-            for rng in ranged.ranges:
-                detail = _range_detail(rng, version, keys)
-                if detail:
-                    matches[ranged.advisory_id] = MaliciousMatch(
-                        ranged.advisory_id, ranged.summary, False, detail
-                    )
-                    break
-        return list(matches.values())
+        records = self.records(registry, name)
+        return match_advisories(registry, records, version) if records else []
 
     def __contains__(self, key: object) -> bool:
         """``("npm", "crossenv") in known``: the package has any advisory (any version)."""
         if not isinstance(key, tuple) or len(key) != 2:
             return False
         registry, name = key
-        return (registry, normalize(str(name), str(registry))) in self._index
-
-
-def _range_detail(rng: VersionRange, version: str, keys: dict[str, Any]) -> str:
-    """How ``rng`` covers ``version`` ("" when it does not); ``keys`` caches parsed versions."""
-    if rng.parsed is None:
-        return f"range {rng.describe()} cannot be ordered; taken to cover version {version}"
-    if rng.ordering not in keys:
-        try:
-            keys[rng.ordering] = _ORDERINGS[rng.ordering](version)
-        except ValueError:
-            keys[rng.ordering] = None
-    key = keys[rng.ordering]
-    if key is None:
-        return f"version {version} cannot be ordered; range {rng.describe()} taken to cover it"
-    return f"version {version} in range {rng.describe()}" if rng.covers(key) else ""
+        return str(registry) in _REGISTRY_ORDERING and bool(self.records(str(registry), str(name)))
 
 
 def _json_files(path: Path) -> Iterator[Path]:
@@ -364,16 +465,6 @@ def _json_files(path: Path) -> Iterator[Path]:
         yield path
     else:
         raise AdvisoryFileError(f"no such advisory file or directory: {path}")
-
-
-def _advisories_in(raw: Any) -> list[Mapping[str, Any]]:
-    if isinstance(raw, dict) and isinstance(raw.get("advisories"), list):
-        raw = raw["advisories"]
-    if isinstance(raw, dict):
-        return [raw]
-    if isinstance(raw, list):
-        return [item for item in raw if isinstance(item, dict)]
-    return []
 
 
 @cache

@@ -8,11 +8,12 @@ semantics); without one, only advisories covering every version do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from typostream.agents.domain.advisories import KnownMalicious
+from typostream.agents.domain.advisories import AdvisorySource, KnownMalicious
 from typostream.agents.domain.detection import Detector, ScanResult, Threat
 
 __all__ = ["Assessment", "Assessor", "advisory_threats", "load_known"]
@@ -20,12 +21,13 @@ __all__ = ["Assessment", "Assessor", "advisory_threats", "load_known"]
 KNOWN_MALICIOUS_SCORE: Final = 1.0
 
 
-def load_known(extra_paths: str = "") -> KnownMalicious:
-    """The bundled seed plus OSV advisories from comma-separated files/directories."""
+def load_known(extra_paths: str = "", sources: Sequence[AdvisorySource] = ()) -> KnownMalicious:
+    """The bundled seed plus OSV advisories from comma-separated files/directories (loaded into
+    memory), plus ``sources`` looked up per package (the on-disk index of ``advisories sync``)."""
     extra = [Path(p.strip()) for p in extra_paths.split(",") if p.strip()]
-    return (
-        KnownMalicious.from_paths([KnownMalicious.seed_path(), *extra]) if extra else KnownMalicious.default()
-    )
+    if not extra and not sources:
+        return KnownMalicious.default()
+    return KnownMalicious.from_paths([KnownMalicious.seed_path(), *extra], sources=sources)
 
 
 def advisory_threats(known: KnownMalicious, registry: str, name: str, version: str | None) -> list[Threat]:

@@ -33,9 +33,11 @@ the user gave, so generic callers (argument parsers, the HTTP API) can still map
     │   ├── UpstreamHTTPError               an unexpected 4xx (``status``)
     │   └── UpstreamResponseError           the body is not the document expected
     ├── StoreError                          a database (ClickHouse) refused or failed a statement
-    │   └── StoreUnavailableError           the database cannot be opened or reached
+    │   ├── StoreUnavailableError           the database cannot be opened or reached
+    │   └── SchemaMigrationError            the database's schema history disagrees with the shipped migrations
     ├── BrokerUnavailableError              Kafka cannot be reached
     ├── SendStoppedError                    sending records stopped part-way (``sent`` were acknowledged)
+    ├── IndexCacheError                     a cached detector index is damaged or of another format
     └── StackError                          the embedded stack cannot be started/inspected/stopped
         ├── BinaryNotFoundError             a server binary (tansu, redis-server) is missing
         └── StartupError                    a server exited or did not become ready in time
@@ -285,3 +287,21 @@ class AdvisoryIndexError(AdvisoryFileError):
 
 
 __all__ += ["AdvisoryIndexError"]
+
+
+# --- appended: versioned ClickHouse migrations --------------------------------------------------
+class SchemaMigrationError(StoreError):
+    """The database records a migration whose file has changed since it was applied (the message names
+    it), or a migration failed; the database is left as the last completed migration made it."""
+
+
+__all__ += ["SchemaMigrationError"]
+
+
+# --- appended: the detector's index cache -------------------------------------------------------
+class IndexCacheError(TypostreamError):
+    """A cached detector index (``<data_dir>/cache/detector-*.bin``) cannot be used: damaged, of
+    another format, or data the format cannot hold. Never shown to a user: the caller rebuilds."""
+
+
+__all__ += ["IndexCacheError"]

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from typostream.agents.domain.advisories import KnownMalicious
 from typostream.agents.domain.errors import AdvisoryFileError
@@ -248,3 +250,150 @@ def test_listed_versions_compare_canonically(
 ) -> None:
     known = KnownMalicious.from_advisories([_osv("MAL-V", ecosystem, "pkg", versions=[listed])])
     assert _covered(known, registry, looked_up)
+
+
+# --- malformed advisories: skipped or evaluated, never a crash -----------------------------------
+@pytest.mark.parametrize(
+    "affected",
+    [
+        {"package": {"ecosystem": ["npm"], "name": "pkg"}},  # a list where a string belongs
+        {"package": {"ecosystem": {"name": "npm"}, "name": "pkg"}},
+        {"package": {"ecosystem": "npm", "name": ["pkg"]}},
+        {"package": "npm/pkg"},
+    ],
+)
+def test_malformed_packages_are_skipped(affected: dict[str, Any]) -> None:
+    """Regression: an ``ecosystem`` that is not a string raised TypeError (unhashable) while loading."""
+    known = KnownMalicious.from_advisories([{"id": "MAL-X", "affected": [affected]}])
+    assert known.skipped == 1 and known.advisories == 0 and len(known) == 0
+
+
+@pytest.mark.parametrize("events", [5, "introduced", {"introduced": "0"}, None, [5, None, ["introduced"]]])
+def test_malformed_range_events_do_not_crash(events: Any) -> None:
+    """Regression: ``events`` that is not a list (an int) raised TypeError while loading."""
+    known = _ranged_raw({"type": "SEMVER", "events": events}, versions=["1.0.0"])
+    assert [m.detail for m in known.lookup("npm", "pkg", "1.0.0")] == ["version 1.0.0 listed"]
+    assert known.lookup("npm", "pkg", "2.0.0") == []  # no introduced event: the range covers nothing
+
+
+def _ranged_raw(rng: Any, **affected: Any) -> KnownMalicious:
+    return KnownMalicious.from_advisories([_osv("MAL-R", "npm", "pkg", ranges=[rng], **affected)])
+
+
+# --- records: the form the on-disk index stores, evaluated by the same function -------------------
+REAL_SHAPES = [
+    _osv("MAL-A", "npm", "all", **ALL),
+    _osv("MAL-L", "npm", "@Scope/Listed", versions=["1.0.0", "v2.0.0"]),
+    _osv(
+        "MAL-T",  # the shape of MAL-2025-47141 (@ctrl/tinycolor): all versions plus a bounded range
+        "npm",
+        "tiny",
+        ranges=[
+            {"type": "SEMVER", "events": [{"introduced": "0"}]},
+            {"type": "SEMVER", "events": [{"introduced": "4.1.1"}, {"last_affected": "4.1.2"}]},
+        ],
+    ),
+    _osv(
+        "MAL-B",
+        "PyPI",
+        "Bounded_Pkg",
+        versions=["0.1"],
+        ranges=[
+            {"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"fixed": "1.10"}]},
+            {"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "not-a-version"}]},
+            {"type": "GIT", "events": [{"introduced": "a" * 40}]},
+        ],
+    ),
+]
+
+
+def test_records_round_trip_through_json() -> None:
+    """What the index stores (``to_json``, as JSON text) matches exactly like the in-memory records."""
+    from typostream.agents.domain.advisories import PackageAdvisory, affected_packages, match_advisories
+
+    for advisory in REAL_SHAPES:
+        records, skipped = affected_packages(advisory)
+        assert skipped == 0 and len(records) == 1
+        registry, name, record = records[0]
+        stored = PackageAdvisory.from_json(json.loads(json.dumps(record.to_json())))
+        assert stored == record
+        for version in (None, "0.1", "1.0.0", "2.0.0", "1.5", "1.10", "4.1.2", "4.1.3", "latest"):
+            assert match_advisories(registry, [stored], version) == match_advisories(
+                registry, [record], version
+            )
+    [(registry, name, record)] = affected_packages(REAL_SHAPES[3])[0]
+    assert (registry, name, record.all_versions, record.versions) == ("pypi", "bounded-pkg", False, {"0.1"})
+    assert [r.ordering for r in record.ranges] == ["pep440", "semver"]  # GIT is not evaluated
+
+
+def test_sources_are_consulted_and_deduplicated_by_id() -> None:
+    """A source (the on-disk index) answers next to the in-memory records; one match per advisory id."""
+    from typostream.agents.domain.advisories import PackageAdvisory, affected_packages
+
+    class Source:
+        def __init__(self, advisories: list[dict[str, Any]]) -> None:
+            self.by_key: dict[tuple[str, str], list[PackageAdvisory]] = {}
+            for advisory in advisories:
+                for registry, name, record in affected_packages(advisory)[0]:
+                    self.by_key.setdefault((registry, name), []).append(record)
+            self.asked: list[tuple[str, str]] = []
+
+        def records(self, registry: str, name: str) -> list[PackageAdvisory]:
+            self.asked.append((registry, name))
+            return self.by_key.get((registry, name), [])
+
+    source = Source([REAL_SHAPES[1], _osv("MAL-S", "npm", "all", versions=["3.0.0"]), REAL_SHAPES[0]])
+    known = KnownMalicious.from_paths([KnownMalicious.seed_path()], sources=[source])
+    assert [m.advisory_id for m in known.lookup("npm", "ALL", "3.0.0")] == ["MAL-A", "MAL-S"]
+    assert source.asked[-1] == ("npm", "all")  # normalized before asking
+    assert [m.advisory_id for m in known.lookup("npm", "@scope/listed", "2.0.0")] == ["MAL-L"]
+    assert known.lookup("npm", "crossenv", "1.0.0")[0].advisory_id.startswith("TYPOSTREAM-SEED-")
+    assert ("npm", "@SCOPE/listed") in known and ("pypi", "all") not in known
+    assert known.lookup("rubygems", "all", "1.0.0") == []
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _either(*plausible: Any) -> st.SearchStrategy[Any]:
+    """A plausible value for an OSV field, or any JSON value in its place."""
+    return st.sampled_from(plausible) | json_values
+
+
+events = st.lists(
+    st.dictionaries(st.sampled_from(["introduced", "fixed", "last_affected", "limit"]),
+                    _either("0", "1.0.0", "1.10", "*", "v2", "not-a-version"), max_size=2) | json_values,
+    max_size=4,
+)  # fmt: skip
+ranges = st.fixed_dictionaries({"type": _either("SEMVER", "ECOSYSTEM", "GIT"), "events": events})
+package = st.fixed_dictionaries({"ecosystem": _either("npm", "PyPI", "Go"), "name": _either("x")})
+affected = st.fixed_dictionaries(
+    {"package": package | json_values},
+    optional={
+        "versions": st.lists(_either("1.0.0", "x", "1.0"), max_size=3) | json_values,
+        "ranges": st.lists(ranges | json_values, max_size=3) | json_values,
+    },
+)
+osv_like = st.fixed_dictionaries(
+    {"id": _either("MAL-1"), "summary": _either("s")},
+    optional={
+        "withdrawn": _either("2024-01-01T00:00:00Z"),
+        "affected": st.lists(affected | json_values, max_size=3) | json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(osv_like | st.lists(osv_like, max_size=2) | json_values)
+def test_any_json_is_indexed_or_skipped_without_raising(raw: Any) -> None:
+    """Every advisory file shape loads (the sync must not stop on one odd file): no exception escapes."""
+    from typostream.agents.domain.advisories import advisories_in
+
+    known = KnownMalicious.from_advisories(advisories_in(raw))
+    for version in (None, "1.0.0", "x"):
+        known.lookup("npm", "x", version)
+        known.lookup("pypi", "x", version)
