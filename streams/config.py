@@ -106,6 +106,22 @@ class Settings:
     recover_broker_loss: bool = True
     # `typostream stack up` keeps broker data across restarts (Tansu on a local S3 store) by default.
     stack_durable: bool = False
+    # The on-disk advisory index (`typostream advisories sync`): `<advisories_dir>/index.sqlite`,
+    # default `<data_dir>/advisories`; scan and the worker use it when present, and the worker checks
+    # for a newer one every `advisories_refresh_s` seconds.
+    advisories_dir: Path | None = None
+    advisories_refresh_s: float = 10.0
+    # Row TTL of the ClickHouse tables and views, in days counted from when typostream stored a row
+    # (agents/adapters/migrations.py TTL_COLUMNS); 0 keeps rows forever. Applied at every worker start.
+    clickhouse_ttl_days: int = 0
+    # `typostream worker --processes N`: N detect processes share the input partitions and one store
+    # process keeps the packages table and writes the sinks (streams/worker.py); 1 = one process.
+    worker_processes: int = 1
+    # Faust standby replicas of the packages table (0: none; a restarted worker rebuilds from the changelog).
+    table_standby_replicas: int = 0
+    # Cache the detector's candidate indexes under `<data_dir>/cache` (agents/adapters/index_cache.py)
+    # so `scan` and workers start without building them; false: build them in memory every time.
+    detector_cache: bool = True
 
     @property
     def kafka_url(self) -> str:

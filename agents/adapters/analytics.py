@@ -21,13 +21,36 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from typostream.agents.adapters.clickhouse import ClickHouseConnection
-from typostream.agents.domain.errors import QueryError, QueryLimitError, ReadOnlyQueryError, StoreError
+from typostream.agents.domain.errors import (
+    ConfigError,
+    QueryError,
+    QueryLimitError,
+    ReadOnlyQueryError,
+    StoreError,
+)
+from typostream.agents.domain.report import (
+    MAX_HOURS,
+    MAX_TOP,
+    Breakdown,
+    HourCount,
+    LatencyRow,
+    ReportData,
+    TargetRow,
+)
 from typostream.agents.domain.sql_guard import QueryLimits, check_select, check_text
 
-__all__ = ["Analytics", "ClickHouseAnalytics", "QueryLimits", "Summary", "TargetCount", "engine_settings"]
+__all__ = [
+    "Analytics",
+    "ClickHouseAnalytics",
+    "QueryLimits",
+    "Summary",
+    "TargetCount",
+    "engine_settings",
+]
 
 EVENTS_TABLE = "events"
 THREATS_TABLE = "threats"
@@ -36,6 +59,11 @@ _GRACE_S = 1.0  # the reader's own deadline is the engine's plus this
 # ClickHouse's parser formats the user's text, bound as a parameter: parsed, never executed.
 _FORMAT_QUERY = "SELECT formatQuerySingleLine({sql:String})"
 _FORMAT_SCOPE = re.compile(r"\s*:?\s*In scope SELECT formatQuerySingleLine\('.*'\)\.(?= \(\w+\)$)", re.DOTALL)
+# The views of schemas/clickhouse/0004-0006 (materialized views' tables, read with -Merge / FINAL).
+THREATS_HOURLY = "threats_hourly"
+TARGETS_DAILY = "threat_targets_daily"
+DETECTION_LATENCY = "detection_latency"
+_BREAKDOWNS = frozenset({"registry", "severity", "technique", "threat_type"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +90,7 @@ class Analytics(Protocol):
     def count_events(self) -> int: ...
     def count_threats(self) -> int: ...
     def summary(self, top: int = 10) -> Summary: ...
+    def report_data(self, hours: int = 168, top: int = 10, now: datetime | None = None) -> ReportData: ...
     def query(
         self, sql: str, limits: QueryLimits | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
@@ -98,6 +127,102 @@ class ClickHouseAnalytics:
             threats_by_severity=by_severity,
             top_targets=[TargetCount(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in top_rows],
         )
+
+    # --- the views: threats per hour, most-targeted packages, detection latency --------------------
+    # Read on the connection's query client (its own session and lock), so a report never waits for
+    # or holds up ingestion. Counts are uniqExact merges of threat ids: replays do not inflate them.
+
+    def threats_per_hour(self, since: datetime) -> list[HourCount]:
+        """Distinct threats per hour (UTC) and severity, from ``since`` (inclusive) on."""
+        rows = self._read(
+            f"SELECT hour, severity, uniqExactMerge(threats) FROM {THREATS_HOURLY}"
+            f" WHERE hour >= {_at(since)} GROUP BY hour, severity ORDER BY hour, severity"
+        )
+        return [HourCount(_utc(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    def threat_breakdown(self, dimension: str, since: datetime, top: int = 100) -> list[Breakdown]:
+        """Distinct threats and packages by ``dimension`` (registry, severity, technique, threat_type)."""
+        if dimension not in _BREAKDOWNS:
+            raise ConfigError(f"cannot break threats down by {dimension!r}; use one of {sorted(_BREAKDOWNS)}")
+        rows = self._read(
+            f"SELECT {dimension}, uniqExactMerge(threats) AS n, uniqExactMerge(packages)"
+            f" FROM {THREATS_HOURLY} WHERE hour >= {_at(since)}"
+            f" GROUP BY {dimension} ORDER BY n DESC, {dimension} LIMIT {_top(top)}"
+        )
+        return [Breakdown(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    def threat_totals(self, since: datetime) -> tuple[int, int]:
+        """(distinct threats, distinct flagged packages) from ``since`` on."""
+        rows = self._read(
+            f"SELECT uniqExactMerge(threats), uniqExactMerge(packages) FROM {THREATS_HOURLY}"
+            f" WHERE hour >= {_at(since)}"
+        )
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+    def top_targets_since(self, since: datetime, top: int = 10) -> list[TargetRow]:
+        """The most-imitated packages over the days from ``since``'s day on (by distinct squats)."""
+        rows = self._read(
+            "SELECT registry, target, uniqExactMerge(squats) AS squats, uniqExactMerge(threats) AS threats,"
+            f" max(max_risk) FROM {TARGETS_DAILY} WHERE day >= toDate({_at(since)})"
+            " GROUP BY registry, target ORDER BY squats DESC, threats DESC, target ASC, registry ASC"
+            f" LIMIT {_top(top)}"
+        )
+        return [TargetRow(str(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    def detection_latency(self, since: datetime) -> list[LatencyRow]:
+        """Latency quantiles (ms) of the events flagged from ``since`` on: ``all``, then per registry.
+
+        One row per flagged event (``detection_latency`` FINAL keeps its first analysis), exact quantiles.
+        """
+        select = (
+            "count(), quantilesExact(0.5, 0.9, 0.99)(latency_ms), max(latency_ms)"
+            f" FROM {DETECTION_LATENCY} FINAL WHERE analysed_at >= {_at(since)}"
+        )
+        rows: list[Sequence[Any]] = [("all", *r) for r in self._read(f"SELECT {select}") if int(r[0])]
+        rows += self._read(f"SELECT registry, {select} GROUP BY registry ORDER BY registry")
+        return [
+            LatencyRow(str(r[0]), int(r[1]), int(r[2][0]), int(r[2][1]), int(r[2][2]), int(r[3]))
+            for r in rows
+        ]
+
+    def events_since(self, since: datetime) -> int:
+        """Events analysed from ``since`` on (exact: FINAL)."""
+        return int(
+            self._read(f"SELECT count() FROM {EVENTS_TABLE} FINAL WHERE received_at >= {_at(since)}")[0][0]
+        )
+
+    def latest_threat_hour(self) -> datetime | None:
+        rows = self._read(f"SELECT max(hour), count() FROM {THREATS_HOURLY}")
+        return _utc(rows[0][0]) if rows and int(rows[0][1]) else None
+
+    def report_data(self, hours: int = 168, top: int = 10, now: datetime | None = None) -> ReportData:
+        """What the report page shows: the last ``hours`` hours up to ``now``, the current hour included."""
+        if not 1 <= hours <= MAX_HOURS:
+            raise ConfigError(f"report hours must be 1..{MAX_HOURS}, got {hours}")
+        top = _top(top)
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        since = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+        threats, packages = self.threat_totals(since)
+        return ReportData(
+            generated_at=now,
+            since=since,
+            hours=hours,
+            events=self.events_since(since),
+            threats=threats,
+            packages=packages,
+            by_hour=tuple(self.threats_per_hour(since)),
+            by_severity=tuple(self.threat_breakdown("severity", since)),
+            by_technique=tuple(self.threat_breakdown("technique", since, top)),
+            by_registry=tuple(self.threat_breakdown("registry", since)),
+            top_targets=tuple(self.top_targets_since(since, top)),
+            latency=tuple(self.detection_latency(since)),
+            latest_threat=self.latest_threat_hour(),
+        )
+
+    def _read(self, sql: str) -> list[Sequence[Any]]:
+        reader = self.connection.query_connection()
+        rows: list[Sequence[Any]] = reader.select(sql).result_rows
+        return rows
 
     def query(self, sql: str, limits: QueryLimits | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run one read-only SELECT under ``limits``; returns (column names, at most max_rows rows).
@@ -142,6 +267,23 @@ class ClickHouseAnalytics:
 
     def _pairs(self, sql: str) -> dict[str, int]:
         return {str(k): int(v) for k, v in sorted(self._select(sql), key=lambda r: (-int(r[1]), str(r[0])))}
+
+
+def _at(moment: datetime) -> str:
+    """A UTC second as a ClickHouse DateTime expression (an int we made: no user text reaches the SQL)."""
+    return f"toDateTime({int(moment.timestamp())}, 'UTC')"
+
+
+def _top(top: int) -> int:
+    if not 1 <= int(top) <= MAX_TOP:
+        raise ConfigError(f"top must be 1..{MAX_TOP}, got {top}")
+    return int(top)
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    raise StoreError(f"expected a timestamp from ClickHouse, got {value!r:.80}")
 
 
 def engine_settings(limits: QueryLimits) -> dict[str, Any]:

@@ -34,7 +34,7 @@ the user gave, so generic callers (argument parsers, the HTTP API) can still map
     │   └── UpstreamResponseError           the body is not the document expected
     ├── StoreError                          a database (ClickHouse) refused or failed a statement
     │   ├── StoreUnavailableError           the database cannot be opened or reached
-    │   └── SchemaMigrationError            the database's schema history disagrees with the shipped migrations
+    │   └── SchemaMigrationError            the schema history disagrees with the shipped migrations
     ├── BrokerUnavailableError              Kafka cannot be reached
     ├── SendStoppedError                    sending records stopped part-way (``sent`` were acknowledged)
     ├── IndexCacheError                     a cached detector index is damaged or of another format

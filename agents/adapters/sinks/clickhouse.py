@@ -5,12 +5,10 @@ Idempotence: tables are ``ReplacingMergeTree`` keyed by the id (DDL in
 carries an ``insert_deduplication_token`` derived from the table and the batch's ids, so an exact
 replay of a batch is dropped at insert time and any other duplicate collapses on merge.
 
-Layout changes: ClickHouse cannot ALTER a table's partition or sorting key, so
-:meth:`ClickHouseSink.ensure_schema` rebuilds a table whose keys differ from its DDL (e.g. an
-``events`` table from before partitioning by month was dropped): the rows are copied into a table
-built from the DDL, the two are swapped with ``EXCHANGE TABLES`` (atomic) and the old one is
-dropped. Run it with other writers stopped (a worker runs it before it starts consuming); rows a
-writer adds during the copy are copied over after the swap.
+Schema: :meth:`ClickHouseSink.ensure_schema` applies the versioned migrations
+(``agents/adapters/migrations.py``: tables, layout rebuilds such as ``events`` losing its monthly
+partitions, the materialized views) and the configured row TTL. Run it with other writers stopped
+(a worker runs it before it starts consuming).
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +23,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from typostream.agents.adapters.clickhouse import ClickHouseConnection
+from typostream.agents.adapters.migrations import migrate
 from typostream.agents.adapters.sinks.base import Sink, StreamName
 from typostream.agents.domain.errors import InvalidRowError, StoreError
 from typostream.agents.domain.messages import threat_db_rows
@@ -36,12 +34,8 @@ __all__ = ["DEFAULT_BATCH_SIZE", "EVENTS_TABLE", "THREATS_TABLE", "ClickHouseSin
 EVENTS_TABLE = "events"
 THREATS_TABLE = "threats"
 DEFAULT_BATCH_SIZE = 2000
-MIGRATING_SUFFIX = "__migrating"
-"""``<table>__migrating``: the table a layout migration builds; a leftover one is dropped at start."""
 
 log = logging.getLogger("typostream.clickhouse")
-_ANY_PARTITIONS = {"max_partitions_per_insert_block": 0}  # a migration copy may span any number
-_TABLE_NAME = re.compile(r"(CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?)`?\w+`?", re.IGNORECASE)
 
 
 Converter = Callable[[Any], Any]
@@ -93,9 +87,15 @@ class ClickHouseSink(Sink):
     id: ClassVar[str] = "clickhouse"
     streams: ClassVar[tuple[StreamName, ...]] = ("events", "threats")
 
-    def __init__(self, connection: ClickHouseConnection, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        connection: ClickHouseConnection,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        ttl_days: int | None = None,
+    ) -> None:
         self.connection = connection
         self.batch_size = max(1, batch_size)
+        self.ttl_days = ttl_days  # row TTL set by ensure_schema (0: none; None: leave as it is)
         self._tables: dict[str, _TableInfo] = {}
 
     def __repr__(self) -> str:
@@ -108,98 +108,16 @@ class ClickHouseSink(Sink):
             await asyncio.to_thread(self.insert_events, records)
 
     def ensure_schema(self) -> None:
-        """Create the tables if missing, rebuild those whose keys differ from the DDL, cache their layout.
+        """Apply the pending migrations, repair table layouts, set the row TTL, cache the tables' layout.
 
-        Idempotent; a migration interrupted by a crash is redone from the start on the next call.
+        Idempotent; a migration interrupted by a crash is redone on the next call
+        (``agents/adapters/migrations.py``).
         """
         with self.connection.lock:
-            self.connection.ensure_schema()
+            migrate(self.connection, ttl_days=self.ttl_days)
             self._tables.clear()
-            for table, ddl in clickhouse_ddl():
-                self._migrate(table, ddl)
+            for table, _ddl in clickhouse_ddl():
                 self._tables[table] = self._describe(table)
-
-    def _migrate(self, table: str, ddl: str) -> None:
-        """Rebuild ``table`` from ``ddl`` if its partition or sorting key differs, keeping every row."""
-        staging = table + MIGRATING_SUFFIX
-        target = self._keys_of(ddl, table + "__layout")
-        if self._exists(staging):  # a migration died: before the swap (a partial copy) or after it
-            if self._keys(staging) != target and self._keys(table) == target:
-                self._copy_missing(staging, table)  # the old table, swapped out: take what it has
-            self._command(f"DROP TABLE {staging}")
-        current = self._keys(table)
-        if current == target:
-            return
-        log.warning("rebuilding ClickHouse table %s: keys %s -> %s, copying its rows", table, current, target)
-        self._command(_with_name(ddl, staging))
-        columns = self._shared_columns(staging, table)
-        self._command(f"INSERT INTO {staging} ({columns}) SELECT {columns} FROM {table}", _ANY_PARTITIONS)
-        copied = self._scalar(f"SELECT count() FROM {staging}")
-        self._command(f"EXCHANGE TABLES {table} AND {staging}")
-        if self._scalar(f"SELECT count() FROM {staging}") > copied:  # a writer inserted during the copy
-            self._copy_missing(staging, table)
-        self._command(f"DROP TABLE {staging}")
-        rows = self._scalar(f"SELECT count() FROM {table}")
-        log.warning("rebuilt ClickHouse table %s (%d rows)", table, rows)
-
-    def _keys_of(self, ddl: str, probe: str) -> tuple[str, str]:
-        """The keys a table created by ``ddl`` gets (ClickHouse normalises the expressions)."""
-        self._command(f"DROP TABLE IF EXISTS {probe}")
-        self._command(_with_name(ddl, probe))
-        try:
-            return self._keys(probe)
-        finally:
-            self._command(f"DROP TABLE {probe}")
-
-    def _copy_missing(self, source: str, table: str) -> None:
-        """Copy the rows of ``source`` whose key ``table`` lacks."""
-        columns = self._shared_columns(table, source)
-        key = self._keys(table)[1].split(",")[0].strip()
-        self._command(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source}"
-            f" WHERE {key} NOT IN (SELECT {key} FROM {table})",
-            _ANY_PARTITIONS,
-        )
-
-    def _exists(self, table: str) -> bool:
-        return bool(self._scalar(f"EXISTS TABLE {table}"))
-
-    def _shared_columns(self, table: str, other: str) -> str:
-        """``table``'s columns that ``other`` has too, comma-separated, in ``table``'s order."""
-        theirs = set(self._column_names(other))
-        return ", ".join(c for c in self._column_names(table) if c in theirs)
-
-    def _command(self, sql: str, settings: dict[str, Any] | None = None) -> None:
-        self.connection.run(partial(self.connection.client.command, sql, settings=settings))
-
-    def _scalar(self, sql: str) -> int:
-        rows = self.connection.run(partial(self.connection.client.query, sql)).result_rows
-        return int(rows[0][0])
-
-    def _keys(self, table: str) -> tuple[str, str]:
-        """(partition key, sorting key) as ClickHouse normalises them."""
-        rows = self.connection.run(
-            partial(
-                self.connection.client.query,
-                "SELECT partition_key, sorting_key FROM system.tables"
-                " WHERE database = currentDatabase() AND name = {t:String}",
-                parameters={"t": table},
-            )
-        ).result_rows
-        if not rows:
-            raise StoreError(f"table {table!r} not found; call ensure_schema() first")
-        return str(rows[0][0]), str(rows[0][1])
-
-    def _column_names(self, table: str) -> list[str]:
-        rows = self.connection.run(
-            partial(
-                self.connection.client.query,
-                "SELECT name FROM system.columns"
-                " WHERE database = currentDatabase() AND table = {t:String} ORDER BY position",
-                parameters={"t": table},
-            )
-        ).result_rows
-        return [str(r[0]) for r in rows]
 
     def _describe(self, table: str) -> _TableInfo:
         cols = self.connection.run(
@@ -307,11 +225,3 @@ def _dedup_token(table: str, ids: Sequence[Any]) -> str:
         digest.update(b"\0")
         digest.update(str(value).encode())
     return f"{table}-{len(ids)}-{digest.hexdigest()[:32]}"
-
-
-def _with_name(ddl: str, name: str) -> str:
-    """``ddl``'s CREATE TABLE statement for a table called ``name``."""
-    renamed, n = _TABLE_NAME.subn(rf"\g<1>{name}", ddl, count=1)
-    if n != 1:
-        raise StoreError(f"not a CREATE TABLE statement: {ddl[:80]!r}")
-    return renamed

@@ -11,7 +11,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from typostream.agents.adapters.analytics import (
 from typostream.agents.adapters.clickhouse import ClickHouseConnection, parse_dsn
 from typostream.agents.adapters.sinks.clickhouse import ClickHouseSink
 from typostream.agents.domain.errors import (
+    ConfigError,
     InvalidDsnError,
     InvalidRowError,
     QueryError,
@@ -672,3 +673,161 @@ def test_a_migration_interrupted_after_the_swap_keeps_what_the_old_table_had(
     assert "events__migrating" not in table_names(sink)
     assert analytics.count_events() == 22 and raw_count(sink, "events") == 22
     assert table_keys(sink, "events") == ("", "event_id")
+
+
+# -- the materialized views under replays, the README's example queries, the report's reads ----------
+
+VIEW_TABLES = ("threats_hourly", "threat_targets_daily", "detection_latency")
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+@pytest.fixture
+def views(sink: ClickHouseSink) -> ClickHouseSink:
+    """The sink with its views emptied too (the ``sink`` fixture empties events and threats only)."""
+    for table in VIEW_TABLES:
+        sink.connection.client.command(f"TRUNCATE TABLE {table}")
+    return sink
+
+
+def readme_queries() -> list[str]:
+    text = README.read_text()
+    section = text[text.index("### Analytics") : text.index("## Configuration")]
+    return re.findall(r"```sql\n(.*?)```", section, re.S)
+
+
+def test_replays_do_not_inflate_the_views(views: ClickHouseSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.agents.test_migrations import analysed_sample, base_truth, normalised, replay, views_snapshot
+
+    connection = views.connection
+    first = datetime.now(UTC).replace(minute=5, second=0, microsecond=0) - timedelta(hours=3)
+    events, threats = analysed_sample(first)
+    replay(views, events, threats)
+    truth = normalised(base_truth(connection))
+    assert len(truth["hourly"]) > 10 and len(truth["targets"]) > 20 and len(truth["latency"]) > 50
+    assert normalised(views_snapshot(connection)) == truth
+
+    # 1. Kafka redelivers the same records (a crash before the commit), batched differently
+    replay(views, events, threats, batch=333)
+    # 2. a replay upstream of the sink: re-analysed an hour later, same ids, later timestamps
+    later_events, later_threats = analysed_sample(first + timedelta(hours=1))
+    replay(views, later_events, later_threats)
+    assert normalised(views_snapshot(connection)) == truth
+    # 3. two writers racing (both see the ids as new) on a redelivery: the views do see the duplicates
+    monkeypatch.setattr(views, "_unseen", lambda table, info, batch: list(batch))
+    parts_before = raw_count(views, "threats_hourly") + raw_count(views, "detection_latency")
+    replay(views, events, threats, batch=40)  # other batches: other dedup tokens
+    assert raw_count(views, "threats") == 2 * len(threats)  # duplicates stored until a merge
+    assert raw_count(views, "threats_hourly") + raw_count(views, "detection_latency") > parts_before
+    assert normalised(views_snapshot(connection)) == truth  # ... and are not counted twice
+    # 4. racing writers on the re-analysed records: latency keeps each event's first analysis; a threat
+    # re-detected in another hour shows in that hour too, but merged over hours it is one threat
+    replay(views, later_events, later_threats, batch=40)
+    after = normalised(views_snapshot(connection))
+    assert after["latency"] == truth["latency"] and after["targets"] == truth["targets"]
+    merged = connection.client.query(
+        "SELECT uniqExactMerge(threats), uniqExactMerge(packages) FROM threats_hourly"
+    )
+    assert merged.result_rows == [
+        (len(threats), len({(t["package"]["registry"], t["package"]["name"]) for t in threats}))
+    ]
+
+
+def test_a_block_the_table_drops_by_its_dedup_token_still_reaches_the_views(views: ClickHouseSink) -> None:
+    """Why the views hold id sets, not counts (measured in chDB 4.4 / ClickHouse 26.9)."""
+    client = views.connection.client
+    columns = ["threat_id", "event_id", "detected_at", "registry", "name", "version", "threat_type", "target",
+               "technique", "severity", "confidence", "risk_score", "evidence"]  # fmt: skip
+    now = datetime.now(UTC)
+    block = [[f"t{i:031x}", f"{i:032x}", now, "npm", f"reactt{i}", "1.0.0", "typosquat", "react",
+              "repetition", "high", 0.9, 80, ""] for i in range(20)]  # fmt: skip
+    for _ in range(2):
+        client.insert("threats", block, column_names=columns, settings={"insert_deduplication_token": "same"})
+    assert raw_count(views, "threats") == 20  # the second block was dropped ...
+    hourly_rows = client.query("SELECT count() FROM threats_hourly").result_rows[0][0]
+    assert hourly_rows == 2  # ... but the view got it twice
+    merged = client.query("SELECT uniqExactMerge(threats), uniqExactMerge(packages) FROM threats_hourly")
+    assert merged.result_rows == [(20, 20)]
+    targets = client.query("SELECT uniqExactMerge(squats), uniqExactMerge(threats) FROM threat_targets_daily")
+    assert targets.result_rows == [(20, 20)]
+
+
+def test_the_readme_example_queries_run_on_a_sample_replay(
+    views: ClickHouseSink, analytics: ClickHouseAnalytics
+) -> None:
+    from tests.agents.test_migrations import analysed_sample, replay
+
+    events, threats = analysed_sample()
+    replay(views, events, threats)
+    queries = readme_queries()
+    assert len(queries) >= 8
+    results = {}
+    for sql in queries:
+        columns, rows = analytics.query(sql)  # the ad hoc guard's path: views are queryable through it
+        assert rows, f"no rows from:\n{sql}"
+        results[sql.splitlines()[0]] = (columns, rows)
+    per_hour = results["-- threats per hour and severity, last 24 hours"]
+    assert sum(r[2] for r in per_hour[1]) == analytics.count_threats() == len(threats)
+    by_technique = dict(
+        (r[0], r[1]) for r in results["-- threats and flagged packages by technique, last 7 days"][1]
+    )
+    _cols, base = analytics.query("SELECT technique, count() FROM threats FINAL GROUP BY technique")
+    assert by_technique == dict(base)
+    top = results["-- the most-targeted packages, last 30 days"][1]
+    _cols, base_top = analytics.query(
+        "SELECT registry, target, uniqExact(name) AS squats, count() AS threats, max(risk_score)"
+        " FROM threats FINAL WHERE target != '' AND threat_type IN ('typosquat', 'dependency_confusion')"
+        " GROUP BY registry, target ORDER BY squats DESC, threats DESC, target LIMIT 10"
+    )
+    assert top == base_top
+    latency = results["-- detection latency quantiles over the last 7 days, per registry"][1]
+    assert sum(r[1] for r in latency) == sum(1 for e in events if e["threat_count"])
+    assert [r[0] for r in results["-- the schema's migrations"][1]] == list(range(1, 7))
+
+
+def test_report_data_matches_the_base_tables(views: ClickHouseSink, analytics: ClickHouseAnalytics) -> None:
+    from tests.agents.test_migrations import analysed_sample, replay
+
+    now = datetime.now(UTC)
+    events, threats = analysed_sample(now - timedelta(hours=2))
+    replay(views, events, threats)
+    replay(views, *analysed_sample(now - timedelta(hours=1)))  # a replay: changes nothing below
+    data = analytics.report_data(hours=24, top=5, now=now)
+
+    def base(sql: str) -> list[tuple[Any, ...]]:
+        return analytics.query(sql)[1]
+
+    assert data.since == now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    assert data.events == len(events)
+    assert data.threats == len(threats) == analytics.count_threats()
+    assert data.packages == base("SELECT uniqExact(concat(registry, ':', name)) FROM threats FINAL")[0][0]
+    assert sum(h.threats for h in data.by_hour) == data.threats
+    severity = base("SELECT severity, count() FROM threats FINAL GROUP BY severity")
+    assert {b.key: b.threats for b in data.by_severity} == dict(severity)
+    technique = base(
+        "SELECT technique, count() AS n FROM threats FINAL"
+        " GROUP BY technique ORDER BY n DESC, technique LIMIT 5"
+    )
+    assert [(b.key, b.threats) for b in data.by_technique] == technique
+    assert {b.key for b in data.by_registry} == {"npm", "pypi"}
+    assert len(data.top_targets) == 5 and data.top_targets[0].squats >= data.top_targets[-1].squats
+    flagged = [e for e in events if e["threat_count"]]
+    overall = data.latency[0]
+    assert overall.registry == "all" and overall.events == len(flagged)
+    [(p50, p99)] = base(
+        "SELECT quantileExact(0.5)(l), quantileExact(0.99)(l) FROM (SELECT"
+        " toUnixTimestamp64Milli(received_at) - toUnixTimestamp64Milli(created_date) AS l"
+        " FROM events FINAL WHERE threat_count > 0)"
+    )
+    assert (overall.p50_ms, overall.p99_ms) == (p50, p99)  # the first analysis, not the replay's
+    assert {r.registry for r in data.latency} == {"all", "npm", "pypi"}
+    assert sum(r.events for r in data.latency[1:]) == overall.events
+
+    quiet = analytics.report_data(hours=1, now=now + timedelta(days=3))
+    assert (quiet.threats, quiet.events, quiet.by_hour, quiet.latency) == (0, 0, (), ())
+    [(latest,)] = base("SELECT toStartOfHour(max(detected_at)) FROM threats FINAL")
+    assert quiet.latest_threat == latest.replace(tzinfo=UTC)
+    for bad in ({"hours": 0}, {"hours": 24 * 367}, {"top": 0}, {"top": 101}):
+        with pytest.raises(ConfigError):
+            analytics.report_data(**bad)
+    with pytest.raises(ConfigError, match="break threats down"):
+        analytics.threat_breakdown("name; DROP TABLE threats", data.since)

@@ -1,3 +1,5 @@
+-- Migration 0002: table threats (unchanged since typostream first created it).
+--
 -- typostream.threats: one row per threat (finding) raised on a publish event.
 --
 -- Idempotence: ReplacingMergeTree keyed by threat_id (ORDER BY = dedup key), version column detected_at;
@@ -37,4 +39,4 @@ CREATE TABLE IF NOT EXISTS threats
 )
 ENGINE = ReplacingMergeTree(detected_at)
 ORDER BY threat_id
-SETTINGS non_replicated_deduplication_window = 1000
+SETTINGS non_replicated_deduplication_window = 1000;

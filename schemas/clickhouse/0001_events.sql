@@ -1,18 +1,12 @@
+-- Migration 0001: table events, as typostream first created it (superseded by 0003, which drops the
+-- partition key; applied in order, a new database ends up with 0003's layout).
+--
 -- typostream.events: one row per analysed publish event (OpenSSF package-feeds record).
 --
 -- Idempotence (the worker is at-least-once, so batches can be replayed after a crash):
 --   * ReplacingMergeTree keyed by event_id (ORDER BY = dedup key): a replayed event collapses to one row
 --     when parts merge; the version column received_at keeps the latest analysis.
 --   * Reads must use FINAL (or argMax by event_id) so counts are right before merges happen.
---   * No partition key. ReplacingMergeTree collapses duplicates only within a partition, and ClickHouse
---     refuses an INSERT block touching more than max_partitions_per_insert_block (100) partitions. The table
---     used to be PARTITION BY toYYYYMM(created_date): a backfill batch (`feed --npm-since 0`) spans 15+
---     years, so the insert failed, was retried forever and stalled the sink. A coarser key would only move
---     the limit: created_date is whatever the feed says (validate accepts 1970-2299), so toYear() still
---     admits 330 partitions. Nothing reads by partition (no DROP PARTITION, reads are FINAL over
---     the whole table, keyed by event_id), so one partition costs nothing and makes deduplication global.
---     Retention, if ever needed, is a row TTL. A table created with the old key is rebuilt by the sink's
---     ensure_schema (copy, EXCHANGE TABLES, drop the old one); see ClickHouseSink.ensure_schema.
 --   * non_replicated_deduplication_window lets a plain (non-replicated) MergeTree drop a repeated insert
 --     carrying the same insert_deduplication_token; the sink sends one token per batch, derived from the
 --     batch's ids. Measured in chDB 4.4 / ClickHouse 26.9: with the window at its default 0 the token is
@@ -48,5 +42,6 @@ CREATE TABLE IF NOT EXISTS events
     max_severity     LowCardinality(String)
 )
 ENGINE = ReplacingMergeTree(received_at)
+PARTITION BY toYYYYMM(created_date)
 ORDER BY event_id
-SETTINGS non_replicated_deduplication_window = 1000
+SETTINGS non_replicated_deduplication_window = 1000;
