@@ -1,12 +1,16 @@
-"""Detection quality on the dev set: recall, alert rates on negatives, 0-alert check on the top 5,000.
+"""Detection quality on the dev set: recall, alert rates on negatives, 0-alert check on the top 10,000.
 
 Usage::
 
     .venv/bin/python benchmarks/quality.py [EVAL_DIR] [--check] [--misses]
 
 EVAL_DIR defaults to ``../shared/eval`` relative to the repository root (format in its README).
-With ``--check`` the exit status is 1 when a target is missed: recall >= 95 % with the watchlist,
-<= 1 % alerts on ``mid``, <= 2 % on ``random``, 0 alerts on the top 5,000 of each registry.
+With ``--check`` the exit status is 1 when a target is missed: npm recall >= 75 % with the bundled
+index alone, >= 99 % with every target on the watchlist, <= 1 % alerts on ``mid`` and on
+``random``, 0 alerts on the top 10,000 of each registry (by the snapshots, which hold their
+sources' ranked names in rank order). The dev malicious packages are scanned by name only (no
+metadata): the share raising a threat is printed, not checked. Alert rates on whole populations
+that no list inside the product was derived from are ``benchmarks/false_alarms.py``'s.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typostream.agents.domain.detection.names import normalize
 from typostream.agents.domain.detection.popular import top_names
 
 REPO = Path(__file__).resolve().parent.parent
-TARGETS = {"recall_watchlist": 0.95, "mid": 0.01, "random": 0.02}
+TARGETS = {"recall_default_npm": 0.75, "recall_watchlist": 0.99, "mid": 0.01, "random": 0.01}
+TOP = 10_000
 
 
 def read_jsonl(path: Path) -> list[dict[str, str]]:
@@ -40,6 +45,13 @@ def detected(result: ScanResult, target: str, registry: str) -> tuple[bool, str 
 
 def alerts(result: ScanResult) -> bool:
     return any(t.type == "typosquat" for t in result.threats)
+
+
+def _by_registry(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        out[row["registry"]].append(row)
+    return out
 
 
 def table(title: str, header: list[str], rows: list[list[object]]) -> None:
@@ -109,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for kind in sorted({n["kind"] for n in negatives}):
         items = [n for n in negatives if n["kind"] == kind]
-        cells: list[object] = [kind, len(items)]
+        cells = [kind, len(items)]
         for mode, det in (("default", default), ("watchlist", watchlist)):
             flagged = [n for n in items if alerts(det.scan(n["name"], n["registry"]))]
             if mode == "default":
@@ -125,21 +137,43 @@ def main(argv: list[str] | None = None) -> int:
 
     top_alerts: dict[str, int] = {}
     for reg in ("npm", "pypi"):
-        names = top_names(reg, 5000)
+        names = top_names(reg, TOP)
         top_alerts[reg] = sum(alerts(watchlist.scan(n, reg)) or alerts(default.scan(n, reg)) for n in names)
     table(
-        "Alerts on the top 5,000",
+        f"Alerts on the top {TOP:,}",
         ["registry", "names", "alerts"],
-        [[r, 5000, a] for r, a in top_alerts.items()],
+        [[r, len(top_names(r, TOP)), a] for r, a in top_alerts.items()],
     )
+
+    malicious_path = args.eval_dir / "dev_malicious.jsonl"
+    if malicious_path.exists():
+        rows = []  # (the squats' rows are printed above)
+        for reg, items in sorted(_by_registry(read_jsonl(malicious_path)).items()):
+            results = [default.scan(m["name"], reg) for m in items]
+            raising = sum(alerts(r) for r in results)
+            rows.append(
+                [
+                    reg,
+                    len(items),
+                    pct(raising, len(items)),
+                    pct(sum(bool(r.threats) for r in results), len(items)),
+                ]
+            )
+        table(
+            "Dev malicious packages, scanned by name only (no versions, no metadata)",
+            ["registry", "packages", "typosquat threat", "any threat"],
+            rows,
+        )
 
     hit = sum(v for k, v in recall["watchlist"].items() if k.endswith(":hit"))
     tot = sum(v for k, v in recall["watchlist"].items() if k.endswith(":total"))
+    npm_default = recall["default"]["npm:hit"] / max(recall["default"]["npm:total"], 1)
     checks = {
-        "recall with watchlist >= 95 %": hit / tot >= TARGETS["recall_watchlist"],
+        "npm recall with the bundled index >= 75 %": npm_default >= TARGETS["recall_default_npm"],
+        "recall with watchlist >= 99 %": hit / tot >= TARGETS["recall_watchlist"],
         "mid alerts <= 1 %": rates.get("mid", 0) <= TARGETS["mid"],
-        "random alerts <= 2 %": rates.get("random", 0) <= TARGETS["random"],
-        "0 alerts on top 5,000": not any(top_alerts.values()),
+        "random alerts <= 1 %": rates.get("random", 0) <= TARGETS["random"],
+        f"0 alerts on top {TOP:,}": not any(top_alerts.values()),
     }
     table("Targets", ["target", "met"], [[k, "yes" if v else "NO"] for k, v in checks.items()])
     if args.misses:

@@ -31,6 +31,8 @@ Redis errors never fail a lookup, and a Redis outage costs lookups at most one t
 
 Every lookup counts ``typostream_cache_requests_total{level, result, cls}``: ``l1`` hit/miss,
 ``l2`` hit/miss (when Redis was asked), ``l3`` hit (loader returned a value) / miss (``None``).
+Redis commands are timed (``typostream_redis_command_duration_seconds{op}``) and the client's
+pool is reported in ``typostream_db_connections{db="redis"}`` (``metrics.watch_redis``).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from typostream.agents.adapters.metrics import CACHE_REDIS_ERRORS, CACHE_REQUESTS
+from typostream.agents.adapters.metrics import CACHE_REDIS_ERRORS, CACHE_REQUESTS, REDIS_SECONDS, watch_redis
 
 __all__ = ["DEFAULT_TTLS", "Loader", "MultiLevelCache"]
 
@@ -66,6 +68,7 @@ DEFAULT_TTLS: Final[Mapping[str, float]] = {
 }
 _MISSING: Final = object()
 log = logging.getLogger(__name__)
+_REDIS_GET, _REDIS_SET, _REDIS_PING = (REDIS_SECONDS.labels(op) for op in ("get", "set", "ping"))
 
 
 class _L1:
@@ -136,6 +139,8 @@ class MultiLevelCache:
             )
         else:
             self._redis = redis
+        if self._redis is not None:
+            watch_redis(self._redis)
 
     def ttl_for(self, cls: str) -> float:
         return self.ttls.get(cls, self.ttls["default"])
@@ -241,7 +246,8 @@ class MultiLevelCache:
         while self._redis is not None:
             await asyncio.sleep(self.redis_probe_interval_s)
             try:
-                await self._redis.ping()
+                with _REDIS_PING.time():
+                    await self._redis.ping()
             except (RedisError, OSError, TimeoutError):
                 CACHE_REDIS_ERRORS.labels("probe").inc()
                 continue
@@ -254,7 +260,8 @@ class MultiLevelCache:
             return None
         assert self._redis is not None
         try:
-            raw = await self._redis.get(full_key)
+            with _REDIS_GET.time():
+                raw = await self._redis.get(full_key)
         except (RedisError, OSError, TimeoutError) as exc:
             self._redis_failed("get", exc)
             return None
@@ -270,6 +277,7 @@ class MultiLevelCache:
             log.warning("cache_value_not_serializable key=%s type=%s", full_key, type(value).__name__)
             return
         try:
-            await self._redis.set(full_key, payload, px=max(1, int(ttl * 1000)))
+            with _REDIS_SET.time():
+                await self._redis.set(full_key, payload, px=max(1, int(ttl * 1000)))
         except (RedisError, OSError, TimeoutError) as exc:
             self._redis_failed("set", exc)

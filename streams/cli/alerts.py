@@ -51,6 +51,7 @@ from typostream.streams.cli.options import (
     Redis,
     console,
     load_settings,
+    mark_ready,
     serve_metrics,
 )
 from typostream.streams.components import build_alert_sink
@@ -184,6 +185,7 @@ async def run_alerts(
             await consumer.start()
         except Exception as exc:
             raise BrokerUnavailableError(f"cannot consume from {settings.kafka_bootstrap}: {exc}") from exc
+        mark_ready("kafka")  # /readyz
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=500, max_records=settings.sink_batch_size)
             records = [r for tp in sorted(batch, key=lambda t: t.partition) for r in batch[tp]]

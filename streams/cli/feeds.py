@@ -21,6 +21,7 @@ from typostream.streams.cli.options import (
     MetricsHost,
     MetricsPort,
     load_settings,
+    mark_ready,
     serve_metrics,
 )
 from typostream.streams.components import FEED_FACTORIES, FeedOptions, build_feed
@@ -158,6 +159,7 @@ async def _run(
         except Exception as exc:
             await producer.stop()
             raise BrokerUnavailableError(f"cannot produce to {bootstrap}: {exc}") from exc
+        mark_ready("kafka")  # /readyz
         return await run_feed(source, send, store, interval, once, limit, on_status=status, stop=stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +15,7 @@ from typostream.streams.config import Settings
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
+    from wsgiref.types import StartResponse, WSGIEnvironment
 
 console = Console(stderr=True)
 
@@ -51,23 +54,78 @@ def load_settings(
 
 MetricsPort = Annotated[
     int | None,
-    typer.Option(
-        "--metrics-port", min=0, max=65535, help="Serve /metrics on this port (0: any free)."
-    ),
+    typer.Option("--metrics-port", min=0, max=65535, help="Serve /metrics on this port (0: any free)."),
 ]
 MetricsHost = Annotated[
     str, typer.Option("--metrics-host", help="Address /metrics binds to (default loopback only).")
 ]
 
 
-def serve_metrics(host: str, port: int) -> WSGIServer:
-    """prometheus_client's /metrics server on ``host:port`` (a daemon thread); prints the address."""
-    from prometheus_client import start_http_server
+def mark_ready(check: str = "kafka") -> None:
+    """This process passed ``check`` (``/readyz`` of ``serve_metrics`` answers 200 once every check did)."""
+    from typostream.agents.adapters.metrics import READINESS
+
+    READINESS.set(check, True)
+
+
+def metrics_app() -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
+    """WSGI app: ``/metrics`` (prometheus_client's, negotiated format with its version parameter),
+    ``/healthz`` (alive), ``/readyz`` (200 once every readiness check passed, else 503); 404 else."""
+    import orjson
+    from prometheus_client import make_wsgi_app
+
+    from typostream.agents.adapters.metrics import READINESS, health_body
+
+    prometheus = make_wsgi_app()
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return prometheus(environ, start_response)
+        if path == "/healthz":
+            status, body = "200 OK", health_body()
+        elif path == "/readyz":
+            ready, checks = READINESS.ready()
+            status = "200 OK" if ready else "503 Service Unavailable"
+            body = {"ready": ready, "checks": checks}
+        else:
+            status, body = "404 Not Found", {"error": f"no such path {path!r}: /metrics, /healthz, /readyz"}
+        payload = orjson.dumps(body)
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    return app
+
+
+def serve_metrics(host: str, port: int, checks: Iterable[str] = ("kafka",)) -> WSGIServer:
+    """``/metrics``, ``/healthz`` and ``/readyz`` on ``host:port`` (a daemon thread); prints the address.
+
+    ``checks`` start failing (not ready, ``typostream_ready{check}`` 0) until :func:`mark_ready`.
+    """
+    from typostream.agents.adapters.metrics import READINESS
+
+    known = READINESS.checks()
+    for check in checks:
+        if check not in known:
+            READINESS.set(check, False)
+    import socket
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # no access log on stderr
+            return None
 
     try:
-        server, _ = start_http_server(port, addr=host)
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        Server.address_family = info[0][0]
+        server = make_server(str(info[0][4][0]), port, metrics_app(), Server, handler_class=QuietHandler)
     except OSError as exc:
         raise ConfigError(f"--metrics-port {port}: cannot listen on {host}: {exc.strerror or exc}") from exc
+    threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
     bound_host, bound_port = server.server_address[:2]
     shown = bound_host.decode() if isinstance(bound_host, bytes) else bound_host
     console.print(f"metrics on http://{shown}:{bound_port}/metrics", highlight=False)

@@ -17,11 +17,18 @@ two), so the CLI and the worker answer a package the same way. A watchlist-only 
 bundled popular-name index, e.g. rubygems) needs a watchlist. Exit 0, or 1 when a threat reaches
 ``--fail-on``; usage and input errors — a manifest that cannot be parsed, a directory without any
 manifest — exit 2 with one line.
+
+Start-up: the command imports only what scanning needs (``typostream.streams.cli`` loads no other
+command module for it) and reads the candidate indexes of the registries it scans, and only those,
+from ``<data dir>/cache`` (``agents/adapters/index_cache.py``; built and stored on the first run,
+rebuilt when the snapshots, the watchlist or the detection code change; ``TYPOSTREAM_DETECTOR_CACHE``).
 """
 
 from __future__ import annotations
 
+import gc
 import os
+import stat
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -38,7 +45,7 @@ from typostream.agents.domain.vocabulary import (
     at_least,
 )
 from typostream.streams.cli.app import command, fail
-from typostream.streams.components import build_assessor
+from typostream.streams.components import build_assessor, build_detector
 from typostream.streams.config import Settings
 from typostream.streams.reports import REPORTERS, Finding
 
@@ -64,10 +71,13 @@ def _settings(watchlist: Path | None, allowlist: Path | None) -> Settings:
 
 def _looks_like_path(target: str) -> bool:
     """A scan argument given with --registry that is surely a path, not a package name."""
-    path = Path(target)
-    return target in (".", "..") or path.is_dir() or (path.is_file() and any(
-        fmt.matches_name(path) for fmt in FORMATS.values()
-    ))  # fmt: skip
+    try:
+        mode = os.stat(target).st_mode  # one system call per argument (it runs for every name)
+    except (OSError, ValueError):
+        return target in (".", "..")
+    if stat.S_ISDIR(mode):
+        return True
+    return stat.S_ISREG(mode) and any(fmt.matches_name(Path(target)) for fmt in FORMATS.values())
 
 
 def _collect(
@@ -178,17 +188,25 @@ def scan(
     named = [Entry(registry, *parse_spec(t, registry), file="") for t in targets] if registry else []
     paths = [] if registry else [Path(t) for t in targets]
     entries, root = _collect(paths, file, format_in.value if format_in else None, registry or None)
-    assessor = build_assessor(settings)
+    # lazy: only the registries scanned are read from the index cache (or built)
+    assessor = build_assessor(settings, build_detector(settings, lazy=True))
     if watchlist_only and not assessor.detector.index(registry).by_key:
         raise fail(
             f"{registry} has no bundled popular-name index and watchlist "
             f"{settings.watchlist_file} lists no names"
         )
+    for used in {e.registry for e in named} | {e.registry for e in entries}:
+        assessor.detector.index(used)
+    # The indexes are most of the heap and live until exit: keep the collector from walking
+    # them again each time the findings grow (20,000 names: 0.3 s of full collections).
+    gc.freeze()
     findings = [Finding(assessor.assess(e.name, e.registry, e.version)) for e in named]
-    findings += [
-        Finding(assessor.assess(e.name, e.registry, e.version), _relative(e.file, root), e.line)
-        for e in entries
-    ]
+    relative: dict[str, str] = {}  # per file, not per entry: resolving a path costs syscalls
+    for e in entries:
+        where = relative.get(e.file)
+        if where is None:
+            where = relative[e.file] = _relative(e.file, root)
+        findings.append(Finding(assessor.assess(e.name, e.registry, e.version), where, e.line))
     REPORTERS[output.value].write(findings, root, typer.get_text_stream("stdout"))
     if fail_on is not None and any(
         at_least(t.severity, fail_on.value) for f in findings for t in f.result.threats

@@ -11,13 +11,13 @@ import io
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, TextIO
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from typostream.streams.reports.base import Finding, Reporter
+
+if TYPE_CHECKING:  # rich is imported when a table is made: `scan --format json` starts without it
+    from rich.table import Table
+    from rich.text import Text
 
 __all__ = ["TableReporter", "printable"]
 
@@ -50,6 +50,8 @@ def printable(text: str) -> str:
 
 
 def _cell(text: str) -> Text:
+    from rich.text import Text
+
     return Text(printable(text))
 
 
@@ -59,6 +61,8 @@ class TableReporter(Reporter):
 
     @staticmethod
     def table(findings: Sequence[Finding]) -> Table:
+        from rich.table import Table
+
         table = Table(title="typostream scan")
         for column in COLUMNS:
             table.add_column(column, overflow="fold")
@@ -76,10 +80,14 @@ class TableReporter(Reporter):
 
     def render(self, findings: Sequence[Finding], root: Path | None = None) -> str:
         """Plain text (no colours), as printed to a file or pipe."""
+        from rich.console import Console
+
         buffer = io.StringIO()
         Console(file=buffer, width=WIDTH).print(self.table(findings))
         return buffer.getvalue()
 
     def write(self, findings: Sequence[Finding], root: Path | None, stream: TextIO) -> None:
         """Print to ``stream``, styled when it is a terminal."""
+        from rich.console import Console
+
         Console(file=stream, width=WIDTH).print(self.table(findings))

@@ -1,16 +1,20 @@
-"""What every endpoint module shares: request parsing, the 400 error type, and the API's guard
-(bearer token, loopback ``Host``, JSON-only bodies)."""
+"""What every endpoint module shares: request parsing, the 400 error type, the API's guard
+(bearer token, loopback ``Host``, JSON-only bodies) and the request metrics middleware."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
+import time
 from typing import Any, cast
 
 import orjson
 from aiohttp import web as aiohttp_web
 from faust import web
 from faust.web.exceptions import UnsupportedMediaType
+
+from typostream.agents.adapters import metrics
 
 
 class BadRequest(ValueError):
@@ -91,3 +95,41 @@ def api_guard(token: str, bind_host: str, public_paths: frozenset[str]) -> Any:
         return await handler(request)
 
     return guard
+
+
+def endpoint_of(request: aiohttp_web.Request) -> str:
+    """The route's path pattern (``/api/v1/package``, ``/table/{name}/``), or ``unmatched``: a label
+    with one value per route, whatever paths clients make up."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def request_metrics() -> Any:
+    """aiohttp middleware: ``typostream_http_requests_total{method,endpoint,status}``, the request
+    duration histogram and the in-flight gauge, for every request (refused ones included: it runs
+    before the guard and the body deadline). A handler that raises counts as 500, a client that
+    went away mid-request as 499."""
+
+    @aiohttp_web.middleware
+    async def observe(request: aiohttp_web.Request, handler: Any) -> Any:
+        endpoint = endpoint_of(request)
+        in_flight = metrics.HTTP_IN_FLIGHT.labels(endpoint)
+        in_flight.inc()
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except aiohttp_web.HTTPException as exc:
+            status = exc.status
+            raise
+        except BaseException as exc:
+            status = 499 if isinstance(exc, asyncio.CancelledError) else 500
+            raise
+        finally:
+            in_flight.dec()
+            metrics.HTTP_SECONDS.labels(request.method, endpoint).observe(time.perf_counter() - started)
+            metrics.HTTP_REQUESTS.labels(request.method, endpoint, str(status)).inc()
+
+    return observe

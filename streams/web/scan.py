@@ -9,6 +9,8 @@ object):
 - ``{"package_name": "ua-parser-js", "version": "0.7.29", "registry": "npm"}`` (``name`` works for
   ``package_name``; ``version`` applies to that one package).
 
+One of ``names``, ``package_name`` and ``name`` per request: a body with two of them is a 400.
+
 ``registry`` defaults to ``Settings.scan_default_registry`` (``TYPOSTREAM_SCAN_DEFAULT_REGISTRY``,
 ``npm``). Answers ``{"results": [{"name", "version", "registry", "verdict", "threats"}]}``; 400
 with ``{"error": ...}`` on a bad body.
@@ -61,12 +63,19 @@ def _body(raw: bytes, content_type: str) -> dict[str, Any]:
 def scan_request(raw: bytes, content_type: str, default_registry: str) -> list[tuple[str, str, str | None]]:
     """``[(registry, name, version | None)]`` of a request; BadRequest with a message for the client."""
     body = _body(raw, content_type)
-    registry = body.get("registry") or default_registry
+    registry = body.get("registry")
+    if registry is None or registry == "":  # absent, JSON null or a blank form field: the default
+        registry = default_registry
     if registry not in REGISTRIES:
         raise BadRequest(f"'registry' must be one of: {', '.join(REGISTRIES)}")
     version = body.get("version")
     if version is not None and not isinstance(version, str):
         raise BadRequest("'version' must be a string")
+    ways = [key for key in ("names", "package_name", "name") if key in body]
+    if len(ways) > 1:  # answering for one of them would leave the other unscanned without a word
+        raise BadRequest(
+            f"give one of 'names', 'package_name' or 'name', not {' and '.join(map(repr, ways))}"
+        )
     single = body.get("package_name", body.get("name"))
     if "names" in body:
         names = body["names"]

@@ -134,8 +134,8 @@ def test_compose_validates_against_the_compose_spec(compose_example_env: dict[st
 def test_compose_has_the_stack() -> None:
     services = COMPOSE["services"]
     assert set(services) == {
-        "kafka", "redis", "clickhouse", "prometheus", "topics", "advisories", "advisories-refresh",
-        "worker", "feed-npm", "feed-pypi", "alerts",
+        "kafka", "redis", "clickhouse", "prometheus", "grafana", "topics", "advisories",
+        "advisories-refresh", "worker", "feed-npm", "feed-pypi", "alerts",
     }  # fmt: skip
     assert services["kafka"]["image"].startswith("apache/kafka:3.")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -187,7 +187,7 @@ def test_compose_env_vars_are_settings_fields() -> None:
 def test_compose_required_variables_are_documented(compose_example_env: dict[str, str]) -> None:
     """`${VAR:?}` stops `docker compose up` when deploy/.env lacks VAR; .env.example lists each one."""
     required = {n for n, op in interpolated_names(COMPOSE) if op in (":?", "?")}
-    assert required == {"CLICKHOUSE_PASSWORD", "TYPOSTREAM_API_TOKEN"}
+    assert required == {"CLICKHOUSE_PASSWORD", "TYPOSTREAM_API_TOKEN", "GRAFANA_ADMIN_PASSWORD"}
     documented = read_env_file(COMPOSE_ENV_EXAMPLE)
     for name in {n for n, _ in interpolated_names(COMPOSE)}:
         assert name in documented or f"# {name}=" in COMPOSE_ENV_EXAMPLE.read_text(), name
@@ -265,7 +265,11 @@ def test_compose_prometheus_scrapes_every_long_running_process(compose_example_e
 
 def test_compose_publishes_ports_on_loopback_only() -> None:
     published = {name: svc["ports"] for name, svc in COMPOSE["services"].items() if "ports" in svc}
-    assert published == {"worker": ["127.0.0.1:6066:6066"], "prometheus": ["127.0.0.1:9090:9090"]}
+    assert published == {
+        "worker": ["127.0.0.1:6066:6066"],
+        "prometheus": ["127.0.0.1:9090:9090"],
+        "grafana": ["127.0.0.1:3000:3000"],
+    }
 
 
 def test_compose_services_reach_each_other(compose_example_env: dict[str, str]) -> None:

@@ -10,6 +10,11 @@
 After ``max_attempts`` the alert is given up. Details never carry the URL (see
 ``targets.Target.scrub``); a short, printable part of an error body is kept (Slack answers e.g.
 ``invalid_payload`` or ``channel_is_archived``).
+
+Metrics per target label (never the URL): every attempt
+(``typostream_alert_delivery_attempts_total{target,outcome}``, outcome = status code, ``timeout``
+or ``error``), every alert's end (``typostream_alert_deliveries_total{target,outcome}``: delivered,
+refused, gave_up) and its time, retries included (``typostream_alert_delivery_seconds{target}``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from yarl import URL
 
 from typostream.agents.adapters.alerts.ratelimit import TokenBucket
 from typostream.agents.adapters.alerts.targets import Target
+from typostream.agents.adapters.metrics import ALERT_ATTEMPTS, ALERT_DELIVERIES, ALERT_SECONDS
 
 __all__ = [
     "MAX_BACKOFF_S",
@@ -129,6 +135,24 @@ class Delivery:
         on_retry: Callable[[int, str, float], None] | None = None,
     ) -> DeliveryResult:
         """POST until delivered, refused for good or out of attempts; HTTP/network errors never raise."""
+        result = await self._post(
+            target, body, threat_id, bucket, max_attempts=max_attempts, on_retry=on_retry
+        )
+        outcome = "delivered" if result.delivered else "refused" if result.permanent else "gave_up"
+        ALERT_DELIVERIES.labels(target.label, outcome).inc()
+        ALERT_SECONDS.labels(target.label).observe(result.seconds)
+        return result
+
+    async def _post(
+        self,
+        target: Target,
+        body: bytes,
+        threat_id: str,
+        bucket: TokenBucket,
+        *,
+        max_attempts: int | None,
+        on_retry: Callable[[int, str, float], None] | None,
+    ) -> DeliveryResult:
         attempts = max(1, max_attempts or self.max_attempts)
         started = time.monotonic()
         headers = {
@@ -152,7 +176,11 @@ class Delivery:
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             except (TimeoutError, aiohttp.ClientError) as exc:
                 status, detail = None, _describe(exc, self.timeout_s)
+                ALERT_ATTEMPTS.labels(
+                    target.label, "timeout" if detail.startswith("timeout") else "error"
+                ).inc()
             else:
+                ALERT_ATTEMPTS.labels(target.label, str(status)).inc()
                 detail = target.scrub(f"HTTP {status}" + (f" {answer}" if answer else ""))
                 if 200 <= status < 300:
                     return DeliveryResult(True, attempt, status, detail, seconds=time.monotonic() - started)

@@ -8,17 +8,41 @@ with the protected names, and :attr:`~.techniques.base.Query.cores` computes the
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from typostream.agents.domain.detection.names import fold, squash, tokens
 from typostream.agents.domain.detection.tunables import (
     AFFIX_WORDS,
     FUSED_PREFIXES,
     FUSED_SUFFIXES,
+    LANGUAGE_AFFIXES,
     MIN_CORE_LEN_WATCHLIST,
+    SHORT_WORD_MAX_LEN,
     VERSION_SUFFIX,
 )
 
-__all__ = ["affix_cores", "folded_cores"]
+__all__ = ["affix_cores", "folded_cores", "language_core", "short_word"]
+
+
+def short_word(word: str) -> bool:
+    """An extra word of at most ``SHORT_WORD_MAX_LEN`` letters that is no known affix (``sl``, ``cs``)."""
+    return len(word) <= SHORT_WORD_MAX_LEN and word.isalpha() and word not in AFFIX_WORDS
+
+
+@lru_cache(maxsize=1 << 16)
+def language_core(key: str, registry: str) -> str | None:
+    """The skeleton of a name less its registry's language word (``discord.py`` -> ``discord``,
+    ``python-dotenv`` -> ``dotenv``), when it has one as a separate first or last word."""
+    words = tokens(key)
+    affixes = LANGUAGE_AFFIXES.get(registry, frozenset())
+    if len(words) < 2:
+        return None
+    if words[-1] in affixes:
+        return fold("".join(words[:-1]))
+    if words[0] in affixes:
+        return fold("".join(words[1:]))
+    return None
+
 
 _VERSION = re.compile(VERSION_SUFFIX)
 
@@ -40,6 +64,10 @@ def affix_cores(key: str, words: list[str] | None = None, flat: str | None = Non
             out.append(("".join(words[:-1]), f"suffix '{words[-1]}'"))
         if first and last and len(words) >= 3:
             out.append(("".join(words[1:-1]), f"prefix '{words[0]}' and suffix '{words[-1]}'"))
+        if not last and short_word(words[-1]):
+            out.append(("".join(words[:-1]), f"word '{words[-1]}'"))
+        if not first and short_word(words[0]):
+            out.append(("".join(words[1:]), f"word '{words[0]}'"))
     if flat is None:
         flat = squash(key)
     if flat.startswith(FUSED_PREFIXES):

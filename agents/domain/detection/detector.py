@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from typostream.agents.domain.detection.index import CandidateIndex, Target
+from typostream.agents.domain.detection.index import CandidateIndex, Target, paused_gc
 from typostream.agents.domain.detection.names import NameForms, check_registry, normalize
 from typostream.agents.domain.detection.popular import load_popular
 from typostream.agents.domain.detection.scoring import score, severity_for, verdict_for
@@ -22,7 +22,7 @@ from typostream.agents.domain.detection.techniques import (
     TechniqueSet,
 )
 from typostream.agents.domain.detection.tunables import MIN_REPORT_SCORE
-from typostream.agents.domain.errors import NameListError
+from typostream.agents.domain.errors import InvalidInputError, NameListError
 from typostream.agents.domain.vocabulary import DETECTOR_REGISTRIES, Verdict
 
 __all__ = ["Detector", "NameSource", "ScanResult", "Threat"]
@@ -103,18 +103,61 @@ def _describe(target: Target, registry: str) -> str:
 
 @cache
 def _popular_targets(registry: str) -> tuple[Target, ...]:
-    return tuple(
-        Target(NameForms.of(row.name, registry), row.rank, row.popularity) for row in load_popular(registry)
-    )
+    with paused_gc():
+        return tuple(
+            Target(NameForms.of(row.name, registry), row.rank, row.popularity)
+            for row in load_popular(registry)
+        )
 
 
 @cache
 def _popular_index(registry: str) -> CandidateIndex:
-    return CandidateIndex.build(registry, _popular_targets(registry))
+    targets = _popular_targets(registry)
+    with paused_gc():
+        return CandidateIndex.build(registry, targets)
+
+
+def build_index(registry: str, watched: Sequence[str] = ()) -> CandidateIndex:
+    """The candidate index of ``registry``: its bundled popular names plus the ``watched`` names."""
+    if not watched:
+        return _popular_index(registry)
+    popular = _popular_targets(registry)
+    with paused_gc():
+        extra = [Target(NameForms.of(name, registry), watched=True) for name in watched]
+        return CandidateIndex.build(registry, (*popular, *extra))
+
+
+_Entry = tuple[CandidateIndex, frozenset[str], dict[str, tuple[Technique, ...]]]
+
+
+class _Entries(dict[str, _Entry]):
+    """A detector's ``registry -> (index, allowlist, per-target plans)``. Filled at construction
+    from a dict of indexes; from any other mapping (the disk cache's, which reads an index the
+    first time it is asked for) on the registry's first scan: there ``scan``'s ``.get`` misses
+    and its ``[registry]`` calls ``__missing__``, which fills the entry."""
+
+    __slots__ = ("_allow", "_indexes", "_plans")
+
+    def __init__(
+        self,
+        indexes: Mapping[str, CandidateIndex],
+        allow: dict[str, frozenset[str]],
+        plans: dict[str, dict[str, tuple[Technique, ...]]],
+    ) -> None:
+        super().__init__()
+        self._indexes, self._allow, self._plans = indexes, allow, plans
+        if type(indexes) is dict:
+            for registry in indexes:
+                self.__missing__(registry)
+
+    def __missing__(self, registry: str) -> _Entry:
+        entry = self[registry] = (self._indexes[registry], self._allow[registry], self._plans[registry])
+        return entry
 
 
 class Detector:
-    """Scans names against per-registry candidate indexes. Immutable after construction: thread safe.
+    """Scans names against per-registry candidate indexes. Immutable after construction: thread safe
+    (given indexes as a lazy mapping, that mapping must be thread safe: the cache's is).
 
     Every technique is run the same way, from its declarations (``techniques/base.py``).
     """
@@ -123,33 +166,53 @@ class Detector:
 
     def __init__(
         self,
-        indexes: dict[str, CandidateIndex],
+        indexes: Mapping[str, CandidateIndex],
         allowlist: dict[str, frozenset[str]],
         techniques: TechniqueSet = DEFAULT_TECHNIQUES,
     ) -> None:
-        self._indexes = dict(indexes)
+        """``indexes``: a dict is copied and used as it is; another mapping is asked for a
+        registry's index on that registry's first scan (a lazy mapping loads only what is used)."""
+        self._indexes: Mapping[str, CandidateIndex] = dict(indexes) if isinstance(indexes, dict) else indexes
         self._allow = dict(allowlist)
         self._techniques = techniques
         self._probes, self._scoped_probes = techniques.probes, techniques.scoped_probes
         # per-target technique lists, filled on first use (a target's data, not a cache of names)
         self._plans: dict[str, dict[str, tuple[Technique, ...]]] = {reg: {} for reg in self._indexes}
-        self._entries = {reg: (idx, self._allow[reg], self._plans[reg]) for reg, idx in self._indexes.items()}
+        self._entries = _Entries(self._indexes, self._allow, self._plans)
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
-    def default(cls, watchlist: NameSource = None, allowlist: NameSource = None) -> Detector:
-        """Detector over the bundled popular snapshots, plus the user's watchlist and allowlist."""
-        watched = cls._names(watchlist)
+    def default(
+        cls,
+        watchlist: NameSource = None,
+        allowlist: NameSource = None,
+        *,
+        indexes: Mapping[str, CandidateIndex] | None = None,
+    ) -> Detector:
+        """Detector over the bundled popular snapshots, plus the user's watchlist and allowlist.
+
+        ``indexes``: prebuilt indexes of every registry (:meth:`build_indexes` of the watchlist,
+        e.g. read back by ``adapters.index_cache``), used instead of ``watchlist``.
+        """
         allowed = cls._names(allowlist)
-        indexes: dict[str, CandidateIndex] = {}
-        for registry in DETECTOR_REGISTRIES:
-            if not watched:
-                indexes[registry] = _popular_index(registry)
-                continue
-            extra = [Target(NameForms.of(name, registry), watched=True) for name in watched]
-            indexes[registry] = CandidateIndex.build(registry, (*_popular_targets(registry), *extra))
+        if indexes is None:
+            indexes = cls.build_indexes(cls._names(watchlist))
+        elif set(indexes) != set(DETECTOR_REGISTRIES):  # (the keys only: a lazy mapping loads nothing)
+            raise InvalidInputError(
+                f"prebuilt indexes for {sorted(indexes)}; expected {sorted(DETECTOR_REGISTRIES)}"
+            )
         allow = {reg: frozenset(normalize(n, reg) for n in allowed) for reg in DETECTOR_REGISTRIES}
         return cls(indexes, allow)
+
+    @staticmethod
+    def build_indexes(watched: Sequence[str] = ()) -> dict[str, CandidateIndex]:
+        """The candidate index of every registry: its popular names plus the ``watched`` names."""
+        return {registry: build_index(registry, watched) for registry in DETECTOR_REGISTRIES}
+
+    @staticmethod
+    def read_names(source: NameSource) -> list[str]:
+        """The names of a watchlist/allowlist: None (none), names, or a file (:meth:`load_names`)."""
+        return Detector._names(source)
 
     @staticmethod
     def _names(source: NameSource) -> list[str]:

@@ -6,12 +6,15 @@ detector computes them once per scanned name.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import unicodedata
 from functools import lru_cache
-from typing import NamedTuple, Self
+from pathlib import Path
+from typing import Any, NamedTuple, Self
 
-from confusable_homoglyphs.utils import load as _load_confusables
+import confusable_homoglyphs
 
 from typostream.agents.domain.detection.tunables import ASCII_FOLDS, SEPARATORS, SEQUENCE_FOLDS
 from typostream.agents.domain.errors import UnknownRegistryError
@@ -83,11 +86,25 @@ def tokens(key: str) -> list[str]:
     return [t for t in _TOKEN_SPLIT.split(key) if t]
 
 
+def confusables_file() -> Path:
+    """The Unicode confusables table of ``confusable_homoglyphs`` (``$CONFUSABLE_DATA`` or the package's
+    data), read here rather than through ``confusable_homoglyphs.utils``, which imports
+    ``urllib.request`` (a sixth of ``typostream scan``'s imports)."""
+    default = Path(confusable_homoglyphs.__file__).resolve().parent
+    return Path(os.environ.get("CONFUSABLE_DATA", default)) / "confusables.json"
+
+
+def _load_confusables() -> dict[str, Any]:
+    with confusables_file().open(encoding="utf-8") as handle:
+        data: dict[str, Any] = json.load(handle)
+    return data
+
+
 @lru_cache(maxsize=1)
 def _fold_table() -> dict[int, str]:
     """Map every confusable character to its ASCII look-alike, from the Unicode confusables table."""
     table: dict[int, str] = {}
-    for char, glyphs in _load_confusables("confusables.json").items():
+    for char, glyphs in _load_confusables().items():
         if len(char) != 1 or (char.isascii() and char.isalnum() and char.islower()):
             continue
         for glyph in glyphs:

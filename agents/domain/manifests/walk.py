@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from typostream.agents.domain.errors import ManifestError
 from typostream.agents.domain.manifests.base import ManifestFormat
+
+if TYPE_CHECKING:  # imported by the first .gitignore: `scan NAME...` walks nothing
+    import pathspec
 
 __all__ = ["SKIP_DIRS", "find_manifests"]
 
@@ -42,6 +44,8 @@ class _Ignores:
                 lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
             except OSError as exc:
                 raise ManifestError(f"cannot read {file}: {exc.strerror or exc}") from exc
+            import pathspec
+
             self.specs.append((directory, pathspec.GitIgnoreSpec.from_lines(lines)))
 
     def ignored(self, path: Path, is_dir: bool) -> bool:

@@ -21,7 +21,10 @@ from typostream.agents.domain.detection.techniques import (
     TechniqueSet,
 )
 from typostream.agents.domain.detection.techniques.combosquat import affixed_cores
+from typostream.agents.domain.detection.techniques.multi_edit import typo_anchored
+from typostream.agents.domain.detection.techniques.plural import singulars
 from typostream.agents.domain.detection.techniques.probes import look_alikes, neighbours
+from typostream.agents.domain.detection.techniques.scope import scoped_bare
 
 
 def reversed_key(query: Query, index: CandidateIndex) -> Sequence[Target]:
@@ -118,7 +121,30 @@ def test_scoped_names_run_only_the_probes_of_techniques_that_compare_them(
     det.scan("thing", "npm")
     assert scoped_calls == ["@acme/thing", "thing"] and unscoped_calls == ["thing"]
     assert DEFAULT_TECHNIQUES.scoped_probes == (look_alikes,)
-    assert DEFAULT_TECHNIQUES.probes == (look_alikes, neighbours, affixed_cores)
+    assert DEFAULT_TECHNIQUES.probes == (
+        look_alikes,
+        scoped_bare,
+        neighbours,
+        singulars,
+        affixed_cores,
+        typo_anchored,
+    )
+
+
+def test_a_technique_may_leave_probes_out_of_scoped_scans(target_factory: Callable[..., Target]) -> None:
+    """``scoped_probes``: a probe that only finds targets for unscoped names is not run for
+    scoped ones (scope confusion's ``scoped_bare``)."""
+    calls: list[str] = []
+
+    class Both(Reversal):
+        scoped_queries = True
+        probes = (counting(reversed_key, calls), look_alikes)
+        scoped_probes = (look_alikes,)
+
+    det = build([target_factory("lodash")], (Both(),))
+    det.scan("@acme/thing", "npm")
+    det.scan("thing", "npm")
+    assert calls == ["thing"]
 
 
 def test_exact_key_techniques_judge_the_watched_key_only(target_factory) -> None:

@@ -78,3 +78,28 @@ def test_length_deltas_admit_every_match(squat: str, target: str, target_factory
     assert matched
     for tech in matched:
         assert tech.length_deltas is None or deltas & tech.length_deltas, tech.id
+
+
+def test_issue12_tables(target_factory) -> None:
+    """by_singular (plurals), by_core (PyPI language words), typo_anchors (two typos, top ranks)."""
+    from typostream.agents.domain.detection.index import CandidateIndex, anchor_key
+
+    npm = CandidateIndex.build(
+        "npm",
+        [
+            target_factory("body-parser", rank=1),
+            target_factory("discord.js", rank=2),
+            target_factory("tensorflow-lite", rank=3),
+            target_factory("tensorflow-huge", rank=30_000),
+            target_factory("@scope/a-long-name", rank=4),
+        ],
+    )
+    assert [t.name for t in npm.by_singular["bodyparser"]] == ["body-parser"]
+    assert not npm.by_core  # npm protects no language-less cores
+    assert [t.name for t in npm.typo_anchors[anchor_key("tensorflow-lite", len("tensorflow-lite") - 2)]] == [
+        "tensorflow-lite"
+    ]
+    assert all(t.rank <= 20_000 and t.forms.scope is None for ts in npm.typo_anchors.values() for t in ts)
+    assert [t.name for t in npm.two_typo_candidates("tenosrflow-ltie")] == ["tensorflow-lite"]
+    pypi = CandidateIndex.build("pypi", [target_factory("discord.py", "pypi", rank=1)])
+    assert [t.name for t in pypi.by_core["dlscord"]] == ["discord.py"]  # skeleton: i folds to l

@@ -23,6 +23,7 @@ from typostream.agents.domain.detection.techniques.homoglyph import Homoglyph
 from typostream.agents.domain.detection.techniques.insertion import Insertion
 from typostream.agents.domain.detection.techniques.multi_edit import MultiEdit
 from typostream.agents.domain.detection.techniques.omission import Omission
+from typostream.agents.domain.detection.techniques.plural import Plural
 from typostream.agents.domain.detection.techniques.reorder import Reorder
 from typostream.agents.domain.detection.techniques.repetition import Repetition
 from typostream.agents.domain.detection.techniques.scope import ScopeConfusion
@@ -52,6 +53,7 @@ _CLASSES: tuple[type[Technique], ...] = (
     Substitution,
     BitFlip,
     Insertion,
+    Plural,
     Combosquat,
     MultiEdit,
     DependencyConfusion,

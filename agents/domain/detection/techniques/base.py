@@ -29,6 +29,7 @@ from typostream.agents.domain.detection.tunables import (
     FUSED_PREFIXES,
     FUSED_SUFFIXES,
     SHORT_TARGET_MAX_RANK,
+    SHORT_WORD_MAX_LEN,
 )
 from typostream.agents.domain.vocabulary import Severity
 
@@ -52,13 +53,22 @@ class Query(NameForms):
     @classmethod
     def of(cls, name: str, registry: str) -> Query:
         query = _forms_of(cls, name, registry)
+        query.__dict__["registry"] = registry
         if query.scope is None:
             # every scan of an unscoped name reads both (the look-alike and affix probes): set them
             # now, as the detector did inline, rather than pay for a lazy attribute on each scan
             key, flat = query.key, query.squashed
             words = [key] if key.isalnum() else tokens(key)
             affixed = (  # the conditions of affix_cores: most names meet none and need no cores
-                (len(words) >= 2 and (words[0] in AFFIX_WORDS or words[-1] in AFFIX_WORDS))
+                (
+                    len(words) >= 2
+                    and (
+                        words[0] in AFFIX_WORDS
+                        or words[-1] in AFFIX_WORDS
+                        or len(words[0]) <= SHORT_WORD_MAX_LEN
+                        or len(words[-1]) <= SHORT_WORD_MAX_LEN
+                    )
+                )
                 or flat.startswith(FUSED_PREFIXES)
                 or flat.endswith(FUSED_SUFFIXES)
                 or key[-1:].isdigit()
@@ -67,6 +77,11 @@ class Query(NameForms):
             memo["words"] = words
             memo["cores"] = folded_cores(key, words, flat) if affixed else []
         return query
+
+    @property
+    def registry(self) -> str:
+        """The registry the name is scanned for (``npm``, ``pypi``...)."""
+        return cast(str, self.__dict__["registry"])
 
     @cached_property
     def words(self) -> list[str]:
@@ -138,6 +153,9 @@ class Technique(ABC):
     (None: any). The detector does not call ``match`` on a pair no delta of which is listed."""
     probes: ClassVar[tuple[Probe, ...]] = ()
     """Where the targets this technique can match are found in the index (see :data:`Probe`)."""
+    scoped_probes: ClassVar[tuple[Probe, ...] | None] = None
+    """The probes a ``scoped_queries`` technique needs for a scoped name (None: all of ``probes``);
+    a probe that can only find targets for unscoped names is left out of scoped scans."""
     exact_key: ClassVar[bool] = False
     """Judge only the target whose key is the scanned name's own (never a probed candidate)."""
     forces_malicious: ClassVar[bool] = False
@@ -190,5 +208,12 @@ class TechniqueSet(NamedTuple):
             exact=tuple(t for t in techniques if t.exact_key),
             candidates=candidates,
             probes=tuple(dict.fromkeys(p for t in candidates for p in t.probes)),
-            scoped_probes=tuple(dict.fromkeys(p for t in candidates if t.scoped_queries for p in t.probes)),
+            scoped_probes=tuple(
+                dict.fromkeys(
+                    p
+                    for t in candidates
+                    if t.scoped_queries
+                    for p in (t.probes if t.scoped_probes is None else t.scoped_probes)
+                )
+            ),
         )

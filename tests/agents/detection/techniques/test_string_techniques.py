@@ -43,11 +43,15 @@ def test_pure_predicates() -> None:
     assert affix_cores("react-dom") == []
 
 
-def test_multi_edit_only_for_watchlist(target_factory) -> None:
+def test_multi_edit_any_two_edits_for_watchlist_two_typos_for_popular(target_factory) -> None:
     tech = TECHNIQUES["typosquat.multi_edit"]
-    assert not tech.applies(target_factory("bitcoinjs-lib", rank=5))
     assert tech.applies(target_factory("bitcoinjs-lib", watched=True, rank=0))
+    assert tech.applies(target_factory("bitcoinjs-lib", rank=5))
+    assert not tech.applies(target_factory("lodash", rank=5))  # too short for two edits
     assert tech.match(Query.of("bitcoisnj-lib", "npm"), target_factory("bitcoinjs-lib")) is not None
+    # any two edits of a watchlisted name; only two typos of a popular one
+    assert tech.match(Query.of("bitcoxxjs-lib", "npm"), target_factory("bitcoinjs-lib", watched=True, rank=0))
+    assert tech.match(Query.of("bitcoxxjs-lib", "npm"), target_factory("bitcoinjs-lib")) is None
 
 
 def test_dependency_confusion(target_factory) -> None:

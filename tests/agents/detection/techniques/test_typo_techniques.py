@@ -83,13 +83,14 @@ def test_regression_digit_versions_are_not_substitutions(target_factory) -> None
 
 
 def test_trailing_omission_and_far_substitution_only_for_watchlist(target_factory) -> None:
-    """mid negatives: handlebar/handlebars (base word), immediato/immediate (non-neighbouring key)."""
+    """mid negatives: handlebar/handlebars (base word), immediato/immediate (non-neighbouring key
+    beyond the top ranks)."""
     omission, substitution = TECHNIQUES["typosquat.omission"], TECHNIQUES["typosquat.substitution"]
     assert omission.match(Query.of("expres", "npm"), target_factory("express", rank=5)) is None
     assert omission.match(Query.of("expres", "npm"), target_factory("express", watched=True)) is not None
-    q = Query.of("jquerz", "npm")
-    assert substitution.match(q, target_factory("jquery", rank=5)) is None
-    assert substitution.match(q, target_factory("jquery", watched=True)) is not None
+    q = Query.of("immediato", "npm")
+    assert substitution.match(q, target_factory("immediate", rank=1_000)) is None
+    assert substitution.match(q, target_factory("immediate", watched=True)) is not None
 
 
 def test_fused_js_does_not_count_for_the_length_gate(target_factory) -> None:
