@@ -30,7 +30,8 @@ def test_readme_documents_every_setting() -> None:
     documented = set(re.findall(r"TYPOSTREAM_([A-Z_]+)", readme))
     settings = {f.name.upper() for f in fields(Settings)}
     assert settings - documented == set()
-    assert documented - settings == set()
+    # test-harness switches (fault suite profile, full live run) are documented but are not settings
+    assert documented - settings - {"FAULTS", "FULL_E2E"} == set()
 
 
 def test_readme_opens_with_the_commands_ci_runs() -> None:
