@@ -25,7 +25,7 @@ import faust
 from typostream.agents.domain.assess import Assessor
 from typostream.agents.stream import detect, enrich, sink, validate
 from typostream.agents.stream.context import StreamContext, Tables, Topics
-from typostream.streams import components, web
+from typostream.streams import components, lag, web
 from typostream.streams.codecs import register_codecs
 from typostream.streams.config import Settings
 from typostream.streams.tables import declare_tables
@@ -116,5 +116,6 @@ def build_app(
         enrich.register(ctx, enrichment.client, enrichment.cache, enrichment.patterns, enrichment.concurrency)
     sink.register(ctx, sinks, settings.sink_batch_size, settings.sink_batch_seconds)
     web.register(worker)
+    lag.register(worker)  # consumer lag per partition, sampled by a timer
     logging.getLogger("typostream").setLevel(settings.log_level)
     return worker

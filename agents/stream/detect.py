@@ -53,9 +53,11 @@ def register(ctx: StreamContext, assessor: Assessor) -> None:
                                   event.message.offset)  # fmt: skip
                     await send_to_dlq(topics.dlq, internal_error(exc), event.message, orjson.dumps(value))
                     continue
+                metrics.count_scanned(value["registry"])
                 for threat in threats:
                     await topics.threats.send(key=key, value=threat)
                     metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
+                    metrics.observe_threat(threat, value)  # technique, target, publish → threat latency
                 packages[key] = state
                 await topics.analysed.send(key=key, value=analysed)
             except asyncio.CancelledError:

@@ -78,6 +78,7 @@ def register(
                 for threat in threats:
                     await topics.threats.send(key=key, value=threat)
                     metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
+                    metrics.observe_threat(threat, value)  # technique, target, publish → threat latency
             except asyncio.CancelledError:
                 release([event])
                 raise
