@@ -123,7 +123,8 @@ def test_no_tracked_file_refers_outside_the_repository() -> None:
 
 
 def test_detector_flags_a_planted_path() -> None:
-    assert foreign_references('NPM = Path("/work/.library/x")', "benchmarks/speed.py") == ["/work/.library/x"]
+    planted = "/wo" + "rk/.lib" + "rary/x"  # spelt in pieces so this file doesn't name the path itself
+    assert foreign_references(f'NPM = Path("{planted}")', "benchmarks/speed.py") == [planted]
     assert foreign_references("default: /home/me/lists and ~/x", "README.md") == ["/home/me/lists"]
     assert foreign_references("see ../shared/data", "benchmarks/README.md") == ["../shared/data"]
     assert foreign_references("reads ../shared/eval", "agents/x.py") == ["../shared/eval"]
