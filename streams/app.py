@@ -2,12 +2,15 @@
 
 Dataflow::
 
-    registry.publish ──validate──▶ typostream.events ──detect──▶ typostream.threats ──▶ alerting
-          │ (raw bytes)     │          (keyed by package)  │ └──▶ typostream.analysed
-          │                 └──▶ typostream.dlq            │            │
-          │                                          packages table     ▼
-          │                      typostream.events ──enrich (opt-in)──▶ threats
-          │                                                     sink_* ──▶ every configured Sink
+    registry.publish ──detect──▶ typostream.threats ──▶ alerting, sink_threats
+      (raw bytes)       │  └───▶ typostream.analysed ──▶ packages table, sink_events, enrich (opt-in)
+                        └──────▶ typostream.dlq         (keyed by package)            └──▶ threats
+
+One process runs every agent (:data:`ROLE_ALL`). ``typostream worker --processes N`` splits them
+(``streams/worker.py``): N :data:`ROLE_DETECT` processes share the input partitions (their own
+consumer group, ``<app_id>-detect``: they keep no state), and one :data:`ROLE_STORE` process keeps
+the packages table and feeds the sinks under the app's own group (embedded chDB allows one writer
+process; its table and offsets are those of a single-process worker).
 
 Nothing below this module builds its own dependencies: agents get exactly the services they use.
 """
@@ -15,15 +18,17 @@ Nothing below this module builds its own dependencies: agents get exactly the se
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 
 from typostream.agents.domain.assess import Assessor
-from typostream.agents.stream import detect, enrich, sink, validate
+from typostream.agents.domain.errors import ConfigError
+from typostream.agents.stream import detect, enrich, packages, sink
 from typostream.agents.stream.context import StreamContext, Tables, Topics
 from typostream.streams import components, lag, web
 from typostream.streams.codecs import register_codecs
@@ -51,20 +56,62 @@ class WorkerApp:
     analytics: Analytics | None
 
 
-def faust_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
+ROLE_ALL = "all"
+ROLE_DETECT = "detect"
+ROLE_STORE = "store"
+ROLES = (ROLE_ALL, ROLE_DETECT, ROLE_STORE)
+DETECT_GROUP_SUFFIX = "-detect"
+PRODUCER_BATCH_BYTES = 512 * 1024
+"""Per-partition producer batch. aiokafka's ``send`` waits for a produce round trip whenever the
+partition's batch is full: at Faust's 16 KiB that was every ~35 analysed records, a wait of a few
+milliseconds that stalled the agent; a bounded dead letter (~350 KB) still fits one batch."""
+
+
+def detect_group(settings: Settings) -> str:
+    """The consumer group (Faust app id) of the detect processes of ``--processes N``."""
+    return settings.app_id + DETECT_GROUP_SUFFIX
+
+
+class LazyAssessor:
+    """An :class:`Assessor` built on first use (any attribute), once, whichever thread asks first."""
+
+    def __init__(self, build: Callable[[], Assessor]) -> None:
+        self._build = build
+        self._assessor: Assessor | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._assessor is None:
+            with self._lock:
+                if self._assessor is None:
+                    self._assessor = self._build()
+        return getattr(self._assessor, name)
+
+
+def faust_app(
+    settings: Settings, store: str = "rocksdb://", role: str = ROLE_ALL, index: int = 0
+) -> faust.App:
+    """The Faust app of one worker process; a detect process (``index`` 1..N) has a data dir and a
+    web port (``web_port + index``) of its own (its group is in ``settings.app_id``: :func:`build_app`)."""
     register_codecs()
     register_transport()
-    settings.worker_dir.mkdir(parents=True, exist_ok=True)
+    datadir, web_port = settings.worker_dir, settings.web_port
+    if role == ROLE_DETECT:
+        datadir, web_port = datadir / f"detect-{index}", web_port + index
+    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.app_id,
         broker=settings.kafka_url,
         store=store,
-        datadir=str(settings.worker_dir),
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
+        # A standby replica doubles every table write on another worker and, on a 2-core machine,
+        # left workers unable to finish (infra notes); the store role is one process anyway.
+        table_standby_replicas=settings.table_standby_replicas,
         web_host=settings.web_host,
-        web_port=settings.web_port,
+        web_port=web_port,
         web_bind=settings.web_host,
         # Slow or oversized HTTP clients are disconnected (head/body/idle limits, 1 MiB bodies).
         web_application_options=web_application_options(settings),
@@ -72,7 +119,8 @@ def faust_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
         broker_session_timeout=4,
         broker_heartbeat_interval=1,
         broker_rebalance_timeout=4,
-        producer_max_batch_size=1 if settings.unbatched_producer else 16384,
+        # Large batches: aiokafka makes a send wait for a round trip whenever a partition's batch is full.
+        producer_max_batch_size=1 if settings.unbatched_producer else PRODUCER_BATCH_BYTES,
         # A 2 ms linger turns one produce request per message into one per batch.
         producer_linger=settings.producer_linger_ms / 1000.0,
         table_cleanup_interval=30.0,
@@ -87,35 +135,57 @@ def build_app(
     sinks: Sequence[Sink] | None = None,
     analytics: Analytics | None = None,
     store: str = "rocksdb://",
+    role: str = ROLE_ALL,
+    index: int = 0,
 ) -> WorkerApp:
     """A ready-to-run worker for ``settings``; Kafka is not contacted until the worker starts.
 
     ``assessor``/``sinks``/``analytics``/``store`` are injectable so agent unit tests run without
     servers. By default one ClickHouse connection serves both the sink and analytics reads.
+    ``role`` picks the agents of one process of ``--processes N`` (see the module docstring).
     """
-    app = faust_app(settings, store)
+    if role not in ROLES:
+        raise ConfigError(f"unknown worker role {role!r}; expected one of: {', '.join(ROLES)}")
+    stateful = role != ROLE_DETECT
+    if not stateful:  # its own consumer group: recovery, lag and the web views see that one
+        settings = settings.replace(app_id=detect_group(settings))
+    app = faust_app(settings, store, role, index)
+    if not stateful:
+        sinks, analytics = [], None  # the store process writes (embedded chDB: one writer process)
     connection = cache(lambda: components.open_clickhouse(settings))
     if sinks is None:
         sinks = components.build_sinks(settings, components.SinkResources(clickhouse=connection))
         if analytics is None and "clickhouse" in {s.id for s in sinks}:
             analytics = components.build_analytics(connection())
-    ctx = StreamContext(app, declare_topics(app, settings), declare_tables(app, settings))
+    tables = declare_tables(app, settings) if stateful else Tables(packages=None)  # type: ignore[arg-type]
+    ctx = StreamContext(app, declare_topics(app, settings), tables)
+    if assessor is None:
+        if role == ROLE_STORE:  # only its scan API would use one: built on the first scan (~140 MB)
+            assessor = cast(Assessor, LazyAssessor(lambda: components.build_assessor(settings)))
+        else:
+            assessor = components.build_assessor(settings)
     worker = WorkerApp(
         app=app,
         settings=settings,
         topics=ctx.topics,
         tables=ctx.tables,
-        assessor=assessor or components.build_assessor(settings),
+        assessor=assessor,
         sinks=sinks,
         analytics=analytics,
     )
-    validate.register(ctx, settings.max_event_bytes)
-    detect.register(ctx, worker.assessor)
-    enrichment = components.build_enrichment(settings)
-    if enrichment is not None:
-        enrich.register(ctx, enrichment.client, enrichment.cache, enrichment.patterns, enrichment.concurrency)
-    sink.register(ctx, sinks, settings.sink_batch_size, settings.sink_batch_seconds)
-    web.register(worker)
+    if role != ROLE_STORE:
+        detect.register(ctx, worker.assessor, settings.max_event_bytes)
+        enrichment = components.build_enrichment(settings)
+        if enrichment is not None:
+            enrich.register(
+                ctx, enrichment.client, enrichment.cache, enrichment.patterns, enrichment.concurrency
+            )
+    if stateful:
+        packages.register(ctx)
+        sink.register(ctx, sinks, settings.sink_batch_size, settings.sink_batch_seconds)
+        web.register(worker)
+    else:  # the table and analytics live in the store process; this one serves metrics and scans
+        web.register(worker, endpoints=(web.metrics, web.health, web.scan))
     lag.register(worker)  # consumer lag per partition, sampled by a timer
     logging.getLogger("typostream").setLevel(settings.log_level)
     return worker

@@ -72,7 +72,7 @@ def sample(
 def register(worker: WorkerApp, interval_s: float = INTERVAL_S) -> None:
     """Sample the lag of the worker's consumed topics every ``interval_s`` (a Faust timer)."""
     app, handles = worker.app, worker.topics
-    topics = {name for handle in (handles.input, handles.events, handles.analysed, handles.threats)
+    topics = {name for handle in (handles.input, handles.analysed, handles.threats)
               for name in handle.topics}  # fmt: skip
     reported: set[tuple[str, int]] = set()
 

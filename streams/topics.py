@@ -33,6 +33,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     plain: dict[str, str] = {}
     return [
         TopicSpec(settings.topic_input, n, plain),
+        # No longer written (validation and detection run in one agent); still created, so a consumer
+        # of an older version's topic finds it.
         TopicSpec(settings.topic_events, n, plain),
         TopicSpec(settings.topic_analysed, n, plain),
         TopicSpec(settings.topic_threats, n, plain),
@@ -67,18 +69,15 @@ async def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
-    def json_topic(name: str) -> faust.TopicT:
-        return app.topic(
-            name, key_serializer="raw", value_serializer=CODEC_NAME, partitions=settings.partitions
-        )
+    def topic(name: str, values: str) -> faust.TopicT:
+        return app.topic(name, key_serializer="raw", value_serializer=values, partitions=settings.partitions)
 
     return Topics(
-        # Raw bytes: the validator must see exactly what was published to dead-letter it intact.
-        input=app.topic(
-            settings.topic_input, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
-        ),
-        events=json_topic(settings.topic_events),
-        analysed=json_topic(settings.topic_analysed),
-        threats=json_topic(settings.topic_threats),
-        dlq=json_topic(settings.topic_dlq),
+        # Raw bytes: the detect agent must see exactly what was published to dead-letter it intact.
+        input=topic(settings.topic_input, "raw"),
+        # JSON, read as raw bytes and decoded by the agents (agents/stream/batches.py json_value);
+        # the agents produce them with orjson (agents/stream/outbox.py).
+        analysed=topic(settings.topic_analysed, "raw"),
+        threats=topic(settings.topic_threats, "raw"),
+        dlq=topic(settings.topic_dlq, CODEC_NAME),
     )

@@ -18,7 +18,6 @@ class Topics:
     """Faust topic handles, built once per app."""
 
     input: faust.TopicT
-    events: faust.TopicT
     analysed: faust.TopicT
     threats: faust.TopicT
     dlq: faust.TopicT

@@ -6,18 +6,20 @@ event in a ``finally`` when the loop moves on *or is left*. Both run when the ag
 exception closes the generators. Acked offsets are committed at the next commit or when the worker
 stops, and the supervisor restarts the actor on the same stream, whose passive drainer (behind
 ``take_events``) goes on consuming meanwhile with acks re-enabled and no processor. So an exception
-escaping an agent commits messages nobody handled: the rest of a ``validate`` batch, a sink batch
+escaping an agent commits messages nobody handled: the rest of a ``detect`` batch, a sink batch
 that was never written.
 
-So every agent (1) handles or dead-letters every message (:func:`send_to_dlq`): a message's own
+So every agent (1) handles or dead-letters every message (:func:`send_to_dlq`, or an
+:class:`~.outbox.Outbox`'s ``dead_letter`` for a batch): a message's own
 problem never escapes; (2) on a failure it cannot handle (the DLQ send itself fails, an output
 topic refuses a send) calls :func:`halt`; (3) a sink agent whose write still fails when the worker
 stops calls :func:`let_go`. Both *release* the messages not handled: marked done without an ack,
 Faust neither commits them nor waits for them at shutdown, and the next worker gets them again.
 Everything else consumed from the same topic and not acked yet is released too, and the agent's
-stream is stopped, so nothing behind them is acked either: Faust's commit skips a gap of one
-message at the committed offset (``Consumer._new_offset`` checks ``min(acked) - committed > 1``),
-so a later ack could otherwise carry the commit past a released message.
+stream is stopped, so nothing behind them is acked either. (Faust's own commit skips a gap of one
+message at the committed offset, ``Consumer._new_offset`` checks ``min(acked) - committed > 1``;
+typostream's transport fixes that, ``streams/transport.py``, and stopping the stream keeps this safe
+on any transport.)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
+import orjson
 from faust.types import AppT, EventT, Message, StreamT, TopicT
 
 from typostream.agents.adapters import metrics
@@ -40,13 +43,21 @@ async def send_to_dlq(
     """Dead-letter ``message`` with its reason; ``value`` replaces the original bytes if given.
 
     The record is bounded (see :func:`~typostream.agents.domain.messages.dead_letter`), so it fits
-    the producer's message limit whatever the original's size. If the send still fails, the
-    exception propagates: the caller must :func:`halt`, not ack.
+    the producer's message limit whatever the original's size. Returns once the record is
+    delivered; if it cannot be, the exception propagates: the caller must :func:`halt`, not ack.
+    (Agents working in batches queue their dead letters on an :class:`~.outbox.Outbox` instead.)
     """
-    original = message.value if value is None else value
+    original = _bytes(message.value if value is None else value)
     record = dead_letter(error, original, message.key, message.topic, message.partition, message.offset)
-    await dlq.send(key=dead_letter_key(message.key), value=record)
+    await (await dlq.send(key=dead_letter_key(message.key), value=record))
     metrics.EVENTS_REJECTED.labels(error.reason).inc()
+
+
+def _bytes(value: object) -> bytes | None:
+    """The original as bytes: Kafka gives bytes; an in-memory channel (tests) may give the object."""
+    if value is None or isinstance(value, bytes):
+        return value
+    return orjson.dumps(value)
 
 
 def release(events: Iterable[EventT]) -> None:

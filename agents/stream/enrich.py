@@ -4,8 +4,9 @@ Install scripts and descriptions are matched against the Aho-Corasick pattern se
 the threats topic like any other threat. Metadata comes through the multi-level cache (in-process
 L1 → Redis L2 → registry HTTP), so replays and repeated versions don't hit the registry again.
 Enrichment is best effort: a registry outage is counted and logged, never blocks detection (which
-runs in ``detect``, on the same events, independently). An event enrichment chokes on (a bug) is
-dead-lettered; a threat that cannot be sent halts the worker without committing (see ``dlq.py``).
+runs in ``detect``, before: this agent reads the analysed events, keyed by package). An event
+enrichment chokes on (a bug) is dead-lettered; a threat that cannot be sent halts the worker
+without committing (see ``dlq.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typostream.agents.domain.events import package_key
 from typostream.agents.domain.messages import threat_event, utc_now_iso
 from typostream.agents.domain.metadata import PackageMetadata
 from typostream.agents.domain.patterns import PatternSet
+from typostream.agents.stream.batches import json_value
 from typostream.agents.stream.context import StreamContext
 from typostream.agents.stream.dlq import halt, release, send_to_dlq
 
@@ -56,13 +58,13 @@ def register(
             return None
 
     # Ordering doesn't matter here and the work is I/O: several events in flight per worker.
-    @app.agent(topics.events, name="enrich", concurrency=concurrency)
+    @app.agent(topics.analysed, name="enrich", concurrency=concurrency)
     async def enrich(stream: StreamT) -> None:
         actors.add(stream)
         async for event in stream.events():
-            value = event.value
             try:
                 try:
+                    value = json_value(event)
                     registry, name, version = value["registry"], value["name"], value["version"]
                     metadata = await fetch(registry, name, version)
                     if metadata is None:
@@ -73,17 +75,17 @@ def register(
                 except Exception as exc:  # a bug, or a malformed event: dead-letter it, go on
                     log.exception("enrich failed on %s[%s]@%s", event.message.topic, event.message.partition,
                                   event.message.offset)  # fmt: skip
-                    await send_to_dlq(topics.dlq, internal_error(exc), event.message, orjson.dumps(value))
+                    await send_to_dlq(topics.dlq, internal_error(exc), event.message)
                     continue
                 for threat in threats:
-                    await topics.threats.send(key=key, value=threat)
+                    await topics.threats.send(key=key.encode(), value=orjson.dumps(threat))
                     metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
                     metrics.observe_threat(threat, value)  # technique, target, publish → threat latency
             except asyncio.CancelledError:
                 release([event])
                 raise
             except Exception as exc:  # the DLQ or the threats topic refused a send
-                await halt(app, actors, topics.events, [event], exc)
+                await halt(app, actors, topics.analysed, [event], exc)
                 return
 
     @app.on_before_shutdown.connect

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import orjson
 from faust import StreamT
 from faust.types import EventT, TopicT
 from mode import Service
@@ -26,6 +25,7 @@ from mode import Service
 from typostream.agents.adapters import metrics
 from typostream.agents.adapters.sinks.base import Sink, StreamName
 from typostream.agents.domain.errors import InvalidEventError, InvalidRowError, internal_error
+from typostream.agents.stream.batches import json_value, take_batches
 from typostream.agents.stream.context import StreamContext
 from typostream.agents.stream.dlq import halt, let_go, release, send_to_dlq
 
@@ -78,13 +78,15 @@ async def write_batch(
                 return False
         except InvalidRowError as exc:
             error = exc if isinstance(exc, InvalidEventError) else internal_error(exc)  # e.g. undeliverable
-            await send_to_dlq(dlq, error, event.message, orjson.dumps(event.value))
+            await send_to_dlq(dlq, error, event.message)
     return True
 
 
 def _record(event: EventT) -> dict[str, Any]:
-    value: dict[str, Any] = event.value  # type: ignore[assignment]  # the orjson codec gives dicts
-    return value
+    try:
+        return json_value(event)
+    except (TypeError, ValueError) as exc:  # not a JSON object: the record's own problem
+        raise InvalidRowError(f"not a JSON object: {exc}") from None
 
 
 def register(ctx: StreamContext, sinks: Sequence[Sink], batch_size: int, batch_seconds: float) -> None:
@@ -111,7 +113,7 @@ def _register_one(
 
     @app.agent(source, name=name)
     async def sink_agent(events_stream: StreamT) -> None:
-        async for events in events_stream.take_events(size, within=within):  # type: ignore[attr-defined]
+        async for events in take_batches(events_stream, size, within):
             try:
                 written = await write_batch(stream, write, events, dlq, app)
             except asyncio.CancelledError:

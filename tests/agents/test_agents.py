@@ -1,12 +1,18 @@
-"""Agents in Faust's test context: memory store, no broker; outbound topics are recorded."""
+"""Agents in Faust's test context: memory store, no broker; what they produce is recorded.
+
+The agents that work in batches (``detect``, ``packages``) queue their records on the producer
+(``app.producer.send``); the sink agents send dead letters through the DLQ topic. Both are replaced
+by recorders here that deliver at once, or fail a topic's deliveries when told to.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import AsyncMock
 
@@ -20,6 +26,7 @@ from typostream.agents.domain.assess import Assessor, load_known
 from typostream.agents.domain.detection import Detector, Threat
 from typostream.agents.domain.errors import StoreError
 from typostream.agents.domain.messages import threat_db_rows, threat_event
+from typostream.agents.stream.detect import LAST_THREAT_HEADER
 from typostream.agents.stream.sink import write_with_retry
 from typostream.streams.app import WorkerApp, build_app
 from typostream.streams.config import Settings
@@ -52,22 +59,60 @@ def detector() -> Detector:
     return Detector.default()
 
 
-def make_pipeline(tmp_path: Path, detector: Any) -> Iterator[tuple[WorkerApp, dict[str, AsyncMock]]]:
+class Producer:
+    """Records what the agents queue on ``app.producer.send``; a topic in ``refuse`` fails delivery."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes | None, bytes, int | None, Any]] = []
+        self.refuse: dict[str, Exception] = {}
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, partition: int | None, timestamp: Any, headers: Any
+    ) -> asyncio.Future[Any]:
+        delivery: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if topic in self.refuse:
+            delivery.set_exception(self.refuse[topic])
+        else:
+            self.records.append((topic, key, value, partition, headers))
+            delivery.set_result(
+                SimpleNamespace(topic=topic, partition=partition or 0, offset=len(self.records))
+            )
+        return delivery
+
+    def sent(self, topic: Any) -> list[tuple[bytes | None, Any, Any]]:
+        """(key, decoded value, headers) of every record delivered to ``topic`` (a Faust topic)."""
+        name = topic.get_topic_name()
+        return [(k, orjson.loads(v), h) for t, k, v, _, h in self.records if t == name]
+
+    def values(self, topic: Any) -> list[Any]:
+        return [value for _, value, _ in self.sent(topic)]
+
+
+async def _delivered(*args: Any, **kwargs: Any) -> asyncio.Future[None]:
+    delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    delivery.set_result(None)
+    return delivery
+
+
+def make_pipeline(tmp_path: Path, detector: Any) -> Iterator[tuple[WorkerApp, Producer, AsyncMock]]:
     assessor = Assessor(detector, load_known())
     pipeline = build_app(
         Settings(data_dir=tmp_path), assessor=assessor, sinks=[RecordingSink()], store="memory://"
     )
-    sends = {}
-    for name in ("events", "analysed", "threats", "dlq"):
-        topic = getattr(pipeline.topics, name)
-        sends[name] = AsyncMock()
-        object.__setattr__(topic, "send", sends[name])
-    yield pipeline, sends
+    producer = Producer()
+    object.__setattr__(pipeline.app.producer, "send", producer.send)
+    dlq_send = AsyncMock(side_effect=_delivered)  # the sinks' dead letters (Topic.send, awaited)
+    object.__setattr__(pipeline.topics.dlq, "send", dlq_send)
+    yield pipeline, producer, dlq_send
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, detector: Detector) -> Iterator[tuple[WorkerApp, dict[str, AsyncMock]]]:
-    yield from make_pipeline(tmp_path, detector)
+async def pipeline(
+    tmp_path: Path, detector: Detector
+) -> AsyncIterator[tuple[WorkerApp, Producer, AsyncMock]]:
+    # Built in the test's event loop: the app's services (the producer replaced below) bind to it.
+    for built in make_pipeline(tmp_path, detector):
+        yield built
 
 
 def publish(name: str, registry: str = "npm", version: str = "1.0.0") -> bytes:
@@ -77,7 +122,7 @@ def publish(name: str, registry: str = "npm", version: str = "1.0.0") -> bytes:
 
 
 def event_value(**overrides: Any) -> dict[str, Any]:
-    """A validated event as the detect agent receives it from ``typostream.events``."""
+    """A validated event, the fields of an analysed record before its verdict."""
     return {
         "event_id": "0" * 32,
         "registry": "pypi",
@@ -93,73 +138,126 @@ def event_value(**overrides: Any) -> dict[str, Any]:
     }
 
 
+def analysed_value(**overrides: Any) -> dict[str, Any]:
+    return {**event_value(**overrides), "verdict": "clean", "threat_count": 0, "max_severity": ""}
+
+
 def sent_values(mock: AsyncMock) -> list[Any]:
     return [call.kwargs["value"] for call in mock.await_args_list]
 
 
-async def test_validate_forwards_valid_and_dead_letters_invalid(pipeline: tuple) -> None:
-    app_pipeline, sends = pipeline
-    agent = app_pipeline.app.agents["validate"]
+async def settle(seconds: float = 0.1) -> None:
+    await asyncio.sleep(seconds)  # a detect batch closes after 5 ms, a packages batch after 50 ms
+
+
+async def test_detect_sends_valid_events_analysed_and_dead_letters_invalid(pipeline: tuple) -> None:
+    app_pipeline, producer, _ = pipeline
+    agent = app_pipeline.app.agents["detect"]
     async with agent.test_context() as context:
         await context.put(publish("Left_Pad", "pypi"))
         await context.put(b"{oops")
-    [event] = sent_values(sends["events"])
-    assert (event["name"], event["registry"]) == ("Left_Pad", "pypi")
-    assert sends["events"].await_args.kwargs["key"] == "pypi:left-pad"
-    [record] = sent_values(sends["dlq"])
-    assert record["reason"] == "not_json"
+        await settle()
+    [(key, analysed, headers)] = producer.sent(app_pipeline.topics.analysed)
+    assert (analysed["name"], analysed["registry"], analysed["verdict"]) == ("Left_Pad", "pypi", "clean")
+    assert key == b"pypi:left-pad" and headers is None  # keyed by package; no threat, no header
+    [record] = producer.values(app_pipeline.topics.dlq)
+    assert record["reason"] == "not_json" and base64.b64decode(record["original_b64"]) == b"{oops"
 
 
-async def test_detect_emits_threats_updates_table_and_analysed(pipeline: tuple) -> None:
-    app_pipeline, sends = pipeline
-    value = event_value()
+async def test_detect_emits_threats_and_the_tables_threat_in_a_header(pipeline: tuple) -> None:
+    app_pipeline, producer, _ = pipeline
     agent = app_pipeline.app.agents["detect"]
     async with agent.test_context() as context:
-        await context.put(value, key=b"pypi:reqeusts")
-        state = app_pipeline.tables.packages["pypi:reqeusts"]
-    threats = sent_values(sends["threats"])
-    assert [t["threat"]["target"] for t in threats] == ["requests"]
-    assert threats[0]["metadata"]["correlation_id"] == "0" * 32
-    [analysed] = sent_values(sends["analysed"])
+        await context.put(publish("reqeusts", "pypi"))
+        await settle()
+    [(key, threat, _)] = producer.sent(app_pipeline.topics.threats)
+    assert key == b"pypi:reqeusts" and threat["threat"]["target"] == "requests"
+    [(_, analysed, headers)] = producer.sent(app_pipeline.topics.analysed)
+    assert threat["metadata"]["correlation_id"] == analysed["event_id"]
     assert analysed["verdict"] in ("suspicious", "malicious") and analysed["threat_count"] == 1
-    assert state["versions_seen"] == ["1.0.0"] and state["last_threat"]["target"] == "requests"
+    [(name, last)] = headers
+    assert name == LAST_THREAT_HEADER
+    assert orjson.loads(last) == {
+        "id": threat["id"],
+        "type": threat["type"],
+        "target": "requests",
+        "severity": threat["severity"],
+        "timestamp": threat["timestamp"],
+    }
 
 
 async def test_detector_failure_dead_letters_the_event_and_continues(tmp_path: Path) -> None:
-    app_pipeline, sends = next(make_pipeline(tmp_path, ExplodingDetector()))
-    value = event_value(event_id="1" * 32, registry="npm", name="x", version="1")
+    app_pipeline, producer, _ = next(make_pipeline(tmp_path, ExplodingDetector()))
     agent = app_pipeline.app.agents["detect"]
     async with agent.test_context() as context:
-        await context.put(value, key=b"npm:x")
-        await context.put({**value, "name": "y"}, key=b"npm:y")
-    records = sent_values(sends["dlq"])
+        await context.put(publish("x"))
+        await context.put(publish("y"))
+        await settle()
+    records = producer.values(app_pipeline.topics.dlq)
     assert [r["reason"] for r in records] == ["internal_error", "internal_error"]
     assert "RuntimeError: boom" in records[0]["error"]
+    # the original publish, as it came in: replayable once the detector is fixed
     assert orjson.loads(base64.b64decode(records[0]["original_b64"]))["name"] == "x"
-    assert not sends["analysed"].await_args_list
+    assert not producer.sent(app_pipeline.topics.analysed)
 
 
 async def test_known_malicious_version_is_flagged_malicious(pipeline: tuple) -> None:
-    app_pipeline, sends = pipeline
-    value = event_value(
-        event_id="2" * 32,
-        registry="npm",
-        name="flatmap-stream",
-        version="0.1.1",
-        created_date="2018-11-26T00:00:00.000Z",
-    )
+    app_pipeline, producer, _ = pipeline
     agent = app_pipeline.app.agents["detect"]
     async with agent.test_context() as context:
-        await context.put(value, key=b"npm:flatmap-stream")
-        await context.put({**value, "event_id": "3" * 32, "version": "0.1.2"}, key=b"npm:flatmap-stream")
-    malicious = [t for t in sent_values(sends["threats"]) if t["type"] == "malicious_package"]
+        for version in ("0.1.1", "0.1.2"):
+            doc = {"name": "flatmap-stream", "version": version, "created_date": "2018-11-26T00:00:00Z"}
+            await context.put(orjson.dumps({**doc, "type": "npm"}))
+        await settle()
+    threats = producer.values(app_pipeline.topics.threats)
+    malicious = [t for t in threats if t["type"] == "malicious_package"]
     assert [(t["package"]["version"], t["severity"]) for t in malicious] == [("0.1.1", "critical")]
-    verdicts = [a["verdict"] for a in sent_values(sends["analysed"])]
+    verdicts = [a["verdict"] for a in producer.values(app_pipeline.topics.analysed)]
     assert verdicts[0] == "malicious" and verdicts[1] != "malicious"
 
 
+def last_threat_header(target: str, event_id: str) -> list[tuple[str, bytes]]:
+    last = {"id": event_id[:8], "type": "typosquat", "target": target, "severity": "high", "timestamp": "t"}
+    return [(LAST_THREAT_HEADER, orjson.dumps(last))]
+
+
+async def test_packages_folds_a_batch_per_package_and_writes_each_once(pipeline: tuple) -> None:
+    app_pipeline, producer, _ = pipeline
+    agent = app_pipeline.app.agents["packages"]
+    key = b"pypi:reqeusts"
+    async with agent.test_context() as context:
+        await context.put(
+            analysed_value(event_id="1" * 32), key=key, headers=last_threat_header("requests", "1" * 32)
+        )
+        await context.put(analysed_value(event_id="2" * 32, version="1.1.0"), key=key)
+        await context.put(analysed_value(event_id="3" * 32, name="other"), key=b"pypi:other")
+        await settle()
+        state = app_pipeline.tables.packages["pypi:reqeusts"]
+        other = app_pipeline.tables.packages["pypi:other"]
+    assert state["versions_seen"] == ["1.0.0", "1.1.0"] and state["last_version"] == "1.1.0"
+    assert state["last_event_id"] == "2" * 32
+    assert state["last_threat"]["target"] == "requests"  # from the first event: the second had none
+    assert other["last_threat"] is None
+    changelog = app_pipeline.tables.packages.changelog_topic.get_topic_name()
+    written = [(orjson.loads(k), orjson.loads(v)) for t, k, v, _, _ in producer.records if t == changelog]
+    assert [k for k, _ in written] == ["pypi:reqeusts", "pypi:other"]  # one record per package
+    assert written[0][1] == state
+
+
+async def test_packages_skips_a_redelivered_event(pipeline: tuple) -> None:
+    app_pipeline, producer, _ = pipeline
+    agent = app_pipeline.app.agents["packages"]
+    changelog = app_pipeline.tables.packages.changelog_topic.get_topic_name()
+    async with agent.test_context() as context:
+        await context.put(analysed_value(), key=b"pypi:reqeusts")
+        await settle()
+        await context.put(analysed_value(), key=b"pypi:reqeusts")  # at least once: the same again
+        await settle()
+    assert len([r for r in producer.records if r[0] == changelog]) == 1
+
+
 async def test_sink_dead_letters_a_bad_row_and_writes_the_rest(pipeline: tuple) -> None:
-    app_pipeline, sends = pipeline
+    app_pipeline, _, dlq_send = pipeline
     finding = Threat("typosquat", "requests", "transposition", 0.9, "critical", "swaps 'ue'")
     good = threat_event(event_value(), finding, "2026-11-25T10:00:02.000Z")
     bad = {"id": "f" * 32, "package": {}}  # not a threat: threat_db_row cannot flatten it
@@ -171,7 +269,7 @@ async def test_sink_dead_letters_a_bad_row_and_writes_the_rest(pipeline: tuple) 
     [sink] = app_pipeline.sinks
     assert isinstance(sink, RecordingSink)
     assert [row["threat_id"] for row in sink.threats] == [good["id"]]
-    [record] = sent_values(sends["dlq"])
+    [record] = sent_values(dlq_send)
     assert record["reason"] == "internal_error" and "KeyError" in record["error"]
 
 
@@ -200,39 +298,71 @@ class Outcome(Sensor):
         self.acked.append(message.value)
 
 
-async def test_validate_halts_without_acking_what_it_could_not_dead_letter(pipeline: tuple) -> None:
-    app_pipeline, sends = pipeline
+async def test_detect_halts_without_acking_a_batch_it_could_not_dead_letter(pipeline: tuple) -> None:
+    app_pipeline, producer, _ = pipeline
     outcome = Outcome(app_pipeline.app)
-    sends["dlq"].side_effect = RuntimeError("DLQ unreachable")
-    agent = app_pipeline.app.agents["validate"]
-    first, after = publish("first-pkg"), publish("after-pkg")
+    producer.refuse[app_pipeline.topics.dlq.get_topic_name()] = RuntimeError("DLQ unreachable")
+    agent = app_pipeline.app.agents["detect"]
     async with agent.test_context() as context:
-        for value in (first, b"{oops", after):
-            await context.put(value)
-        await asyncio.sleep(0.1)  # the batch closes after 5 ms
-    assert [v["name"] for v in sent_values(sends["events"])] == ["first-pkg"]
-    assert outcome.acked == [first]  # not the message the DLQ refused, nor the one behind it
+        for value in (publish("first-pkg"), b"{oops", publish("after-pkg")):
+            await context.put(value, wait=False)  # queued together: one batch
+        await settle()
+        await context.put(publish("next-pkg"), wait=False)  # behind the halt: never processed
+        await settle()
+    assert [v["name"] for v in producer.values(app_pipeline.topics.analysed)] == ["first-pkg", "after-pkg"]
+    assert outcome.acked == []  # the whole batch comes again after the restart (sinks de-duplicate)
     assert [str(r) for r in outcome.crashes] == ["DLQ unreachable"]
 
 
-async def test_detect_halts_when_an_output_topic_refuses_a_send(pipeline: tuple) -> None:
-    app_pipeline, sends = pipeline
+async def test_detect_halts_when_an_output_topic_refuses_a_record(pipeline: tuple) -> None:
+    app_pipeline, producer, _ = pipeline
     outcome = Outcome(app_pipeline.app)
-    sends["analysed"].side_effect = RuntimeError("analysed topic unreachable")
+    producer.refuse[app_pipeline.topics.analysed.get_topic_name()] = RuntimeError("analysed unreachable")
     agent = app_pipeline.app.agents["detect"]
     async with agent.test_context() as context:
-        await context.put(event_value(), key=b"pypi:reqeusts")
-        await context.put(event_value(event_id="9" * 32, name="other-pkg"), key=b"pypi:other-pkg", wait=False)
-        await asyncio.sleep(0.2)
-    assert sends["analysed"].await_count == 1  # the second event was not processed...
-    assert outcome.acked == []  # ...and neither event was acked
-    assert [str(r) for r in outcome.crashes] == ["analysed topic unreachable"]
+        await context.put(publish("reqeusts", "pypi"))
+        await settle()
+        await context.put(publish("other-pkg"), wait=False)
+        await settle()
+    assert [t["package"]["name"] for t in producer.values(app_pipeline.topics.threats)] == ["reqeusts"]
+    assert outcome.acked == []
+    assert [str(r) for r in outcome.crashes] == ["analysed unreachable"]
+
+
+async def test_packages_halts_without_storing_what_its_changelog_refused(pipeline: tuple) -> None:
+    app_pipeline, producer, _ = pipeline
+    outcome = Outcome(app_pipeline.app)
+    packages = app_pipeline.tables.packages
+    producer.refuse[packages.changelog_topic.get_topic_name()] = RuntimeError("changelog unreachable")
+    agent = app_pipeline.app.agents["packages"]
+    async with agent.test_context() as context:
+        await context.put(analysed_value(), key=b"pypi:reqeusts")
+        await settle()
+        assert packages.get("pypi:reqeusts") is None  # redelivered, it must still find the old state
+    assert outcome.acked == []
+    assert [str(r) for r in outcome.crashes] == ["changelog unreachable"]
+
+
+async def test_an_event_fetched_before_a_rebalance_is_neither_processed_nor_acked(pipeline: tuple) -> None:
+    app_pipeline, producer, _ = pipeline
+    outcome = Outcome(app_pipeline.app)
+    agent = app_pipeline.app.agents["detect"]
+    async with agent.test_context() as context:
+        channel = context.stream().channel
+        stale = context.to_message(None, publish("stale-pkg"), offset=0)
+        stale.generation_id = app_pipeline.app.consumer_generation_id - 1  # an older consumer generation
+        await channel.put(await channel.decode(stale))
+        await context.put(publish("fresh-pkg"), wait=False)
+        await settle()
+    assert [v["name"] for v in producer.values(app_pipeline.topics.analysed)] == ["fresh-pkg"]
+    assert outcome.acked == [publish("fresh-pkg")]  # the stale one is read again from the commit
+    assert stale.acked  # done, so a stopping worker does not wait for it
 
 
 async def test_sink_halts_when_a_bad_rows_dead_letter_cannot_be_sent(pipeline: tuple) -> None:
-    app_pipeline, sends = pipeline
+    app_pipeline, _, dlq_send = pipeline
     outcome = Outcome(app_pipeline.app)
-    sends["dlq"].side_effect = RuntimeError("DLQ unreachable")
+    dlq_send.side_effect = RuntimeError("DLQ unreachable")
     finding = Threat("typosquat", "requests", "transposition", 0.9, "critical", "swaps 'ue'")
     good = threat_event(event_value(), finding, "2026-11-25T10:00:02.000Z")
     agent = app_pipeline.app.agents["sink_recording_threats"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 import signal
+import time
+import urllib.error
 from collections import Counter
 
 import orjson
@@ -22,6 +25,7 @@ from tests.integration.conftest import (
 from typostream.agents.domain.detection import Detector
 from typostream.schemas import load_json_schema
 from typostream.streams.config import Settings
+from typostream.streams.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +118,7 @@ def test_events_flow_to_threats_dlq_and_clickhouse(
     for name, _, target in SQUATS:
         assert (name, target) in got
     # Table state is served by the worker
-    state = worker.get("/api/v1/package?registry=npm&name=expresss")
+    state = table_states(worker, [("expresss", "npm")], "1.0.0")["expresss"]
     assert state["versions_seen"] == ["1.0.0"]
     assert state["last_threat"]["target"] == "express"
     assert worker.alive()
@@ -151,8 +155,8 @@ def test_restart_mid_stream_loses_nothing_and_duplicates_no_rows(
     wait_for(worker, lambda s: s["clickhouse_events"] >= total, timeout_s=180)
 
     # Table state survived: versions from before the stop and after the restart
-    for name, registry, _ in SQUATS:
-        state = worker.get(f"/api/v1/package?registry={registry}&name={name}")
+    states = table_states(worker, [(name, registry) for name, registry, _ in SQUATS], "2.0.0")
+    for name, state in states.items():
         assert state["versions_seen"] == ["1.0.0", "2.0.0"], (name, state)
         assert state["first_seen"].startswith("2026-11-25T10:01")
         assert state["last_threat"] is not None
@@ -186,3 +190,51 @@ def test_restart_mid_stream_loses_nothing_and_duplicates_no_rows(
         f"threat_messages={len(threats)} redelivered={len(threats) - len(ids)} "
         f"raw_duplicate_rows(events,threats)=({raw_events - total},{raw_threats - len(ids)})"
     )
+
+
+def test_the_table_is_rebuilt_from_its_changelog_when_the_local_store_is_lost(
+    pipeline_settings: Settings, worker_factory: WorkerFactory
+) -> None:
+    """The packages agent writes the changelog itself (agents/stream/packages.py): Faust's recovery
+    must rebuild the same state from it on a worker whose RocksDB is gone (a new machine)."""
+    settings = pipeline_settings
+    packages = [(name, registry) for name, registry, _ in SQUATS] + clean_names(300, "rebuild")
+    first = [publish(name, "1.0.0", registry, 1) for name, registry in packages]
+    worker = worker_factory(settings)
+    asyncio.run(produce(settings, first))
+    wait_for(worker, lambda s: s["clickhouse_events"] >= len(first))
+    before = table_states(worker, packages, "1.0.0")
+    assert worker.stop() == 0
+    shutil.rmtree(settings.worker_dir)
+
+    worker = worker_factory(settings)
+    after = table_states(worker, packages, "1.0.0")
+    assert after == before
+    assert after["expresss"]["last_threat"]["target"] == "express"
+    second = [publish(name, "2.0.0", registry, 2) for name, registry in packages]
+    asyncio.run(produce(settings, second))
+    wait_for(worker, lambda s: s["clickhouse_events"] >= len(first) + len(second))
+    for name, state in table_states(worker, packages, "2.0.0").items():
+        assert state["versions_seen"] == ["1.0.0", "2.0.0"], (name, state)
+    assert worker.stop() == 0
+
+
+def table_states(worker: WorkerProcess, packages: list[tuple[str, str]], version: str) -> dict[str, dict]:
+    """Each package's table state once its last version is ``version`` (the packages agent runs
+    apart from the sinks: the table may trail ClickHouse by a batch)."""
+    deadline = time.monotonic() + 60
+    states: dict[str, dict] = {}
+    for name, registry in packages:
+        while True:
+            try:
+                state = worker.get(f"/api/v1/package?registry={registry}&name={name}")
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:
+                    raise
+                state = {}
+            if state.get("last_version") == version:
+                states[name] = state
+                break
+            assert time.monotonic() < deadline, f"{name}: table state {state}"
+            time.sleep(0.2)
+    return states

@@ -190,12 +190,12 @@ def test_sigterm_stops_a_worker_whose_sink_keeps_failing_and_a_restart_writes_ev
 # reached); Kafka, chDB and Faust's acking and committing are the real ones.
 DLQ_DOWN = """
 import sys
-import typostream.agents.stream.validate as validate
+from typostream.agents.stream.outbox import Outbox
 
-async def dlq_down(dlq, error, message, value=None):
+async def dlq_down(self, topic, error, message, value=None):
     raise RuntimeError("the DLQ cannot be reached")
 
-validate.send_to_dlq = dlq_down
+Outbox.dead_letter = dlq_down
 from typostream.streams.cli import main
 sys.argv = ["typostream", "worker"]
 main()
