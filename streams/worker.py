@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import logging.config
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 from faust.exceptions import ConsistencyError
 
 from typostream.streams import recovery
-from typostream.streams.app import WorkerApp, build_app
+from typostream.streams.app import ROLE_ALL, ROLE_DETECT, ROLE_STORE, WorkerApp, build_app, detect_group
 from typostream.streams.config import Settings
 from typostream.streams.topics import ensure_topics
 
 _watch: recovery.WatchState | None = None
+log = logging.getLogger("typostream.worker")
+ADOPT_RETRY_S = 15.0  # > the group session timeout (broker_session_timeout = 4 s)
 
 LOG_FORMAT = "ts=%(asctime)s level=%(levelname)s logger=%(name)s pid=%(process)d msg=%(message)r"
 
@@ -100,16 +105,98 @@ def _preload_insert_codecs() -> None:
         options._resolve_pandas()
 
 
-def prepare_worker(settings: Settings) -> WorkerApp:
-    """Everything that can fail on configuration: topics, detector, advisories, sink schemas."""
+def prepare_worker(settings: Settings, role: str = ROLE_ALL, index: int = 0) -> WorkerApp:
+    """Everything that can fail on configuration: topics, detector, advisories, sink schemas.
+
+    ``role``/``index``: one process of ``--processes N`` (:func:`run_processes` starts them).
+    """
     logging.config.dictConfig(logging_config(settings.log_level))
     asyncio.run(ensure_topics(settings))
-    pipeline = build_app(settings)
+    pipeline = build_app(settings, role=role, index=index)
     _recover_from_broker_loss(pipeline)
     for sink in pipeline.sinks:
         sink.ensure_schema()
-    _preload_insert_codecs()
+    if pipeline.sinks:
+        _preload_insert_codecs()
     return pipeline
+
+
+def _adopt_offsets(settings: Settings, into: str, source: str) -> None:
+    """Best effort: never fails a start (a group with live members refuses an outside commit)."""
+    try:
+        moved = asyncio.run(asyncio.wait_for(adopt_input_offsets(settings, into, source), ADOPT_RETRY_S + 15))
+    except Exception as exc:
+        log.warning("could not compare the input offsets of groups %s and %s: %r", into, source, exc)
+        return
+    if moved:
+        log.warning("group %s continues from the input offsets group %s committed: %s", into, source, moved)
+
+
+async def adopt_input_offsets(settings: Settings, into: str, source: str) -> dict[int, int]:
+    """Move group ``into``'s committed input offsets up to ``source``'s where those are further.
+
+    A single-process worker (group ``app_id``) and the detect processes of ``--processes N`` (group
+    ``app_id-detect``) read the same input topic. ``--processes N`` starts its detect group from the
+    furthest offsets either group committed (each only commits what it processed), so going from
+    one process to several neither loses nor replays input. The other way round is not done: the
+    embedded broker refuses a commit from outside to a group that has had members (UnknownMemberId,
+    even long after they left), so a single-process worker started after ``--processes N`` reads the
+    input again from where it had stopped (at least once: the sinks skip stored ids, the table folds
+    the same events to the same state). Returns the partitions moved and their new offsets.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.errors import (
+        CommitFailedError,
+        IllegalGenerationError,
+        RebalanceInProgressError,
+        UnknownMemberIdError,
+    )
+    from aiokafka.structs import OffsetAndMetadata
+
+    tps = [TopicPartition(settings.topic_input, p) for p in range(settings.partitions)]
+
+    async def committed(group: str) -> dict[TopicPartition, int | None]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            return {tp: await consumer.committed(tp) for tp in tps}
+        finally:
+            await consumer.stop()
+
+    theirs = await committed(source)
+    if not any(offset for offset in theirs.values()):
+        return {}
+    ours = await committed(into)
+    ahead = {tp: o for tp, o in theirs.items() if o is not None and o > (ours[tp] or 0)}
+    if not ahead:
+        return {}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=into, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(ahead))
+        # A group whose members just stopped still lists them until their session times out, and
+        # refuses a commit from outside until then (UnknownMemberId): try again for a while.
+        deadline = time.monotonic() + ADOPT_RETRY_S
+        while True:
+            try:
+                await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in ahead.items()})
+                break
+            except (
+                CommitFailedError,
+                UnknownMemberIdError,
+                IllegalGenerationError,
+                RebalanceInProgressError,
+            ):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await consumer.stop()
+    return {tp.partition: o for tp, o in ahead.items()}
 
 
 def _recover_from_broker_loss(pipeline: WorkerApp) -> None:
@@ -121,9 +208,20 @@ def _recover_from_broker_loss(pipeline: WorkerApp) -> None:
     _watch = recovery.watch_broker(pipeline)
 
 
+def _freeze_startup_heap() -> None:
+    """Keep what was built before Faust starts (the detector's indexes, advisories: ~680k objects)
+    out of the cyclic GC. Each full collection walked all of it: 130 ms measured, a pause in the
+    middle of the stream every so often (publish → threat p99) for objects that live as long as the
+    process; ``gc.freeze`` moves them to a permanent generation. Objects made later are collected
+    as usual."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_worker(pipeline: WorkerApp) -> None:
     """Blocks until SIGTERM/SIGINT; Faust then commits offsets and flushes tables before exiting."""
     settings = pipeline.settings
+    _freeze_startup_heap()
     worker = Worker(
         pipeline.app,
         loglevel=settings.log_level.lower(),
@@ -165,3 +263,80 @@ def _exit_promptly() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code if isinstance(code, int) else int(code is not None))
+
+
+# -- several processes -------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_supervisor() -> None:
+    """``preexec_fn``: SIGKILL the child when the supervisor dies, so killing the supervisor is
+    a crash of the whole worker (nothing committed on the way out), as with one process."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def run_processes(settings: Settings, processes: int) -> NoReturn:
+    """``typostream worker --processes N``: one store process and N detect processes, supervised.
+
+    The detect processes share the input partitions (group ``app_id-detect``; more processes than
+    partitions leave some idle) and keep no state; the store process keeps the packages table, feeds
+    the sinks (embedded chDB allows one writer process) and serves the API on ``web_port``; detect
+    process ``i`` serves ``/metrics`` and the scan API on ``web_port + i``. SIGTERM/SIGINT is passed on
+    to every process; when one exits by itself (a crash, a halt), the others are stopped and the
+    supervisor exits with its code, so the service manager restarts the worker as a whole. A
+    SIGKILL of the supervisor kills them all.
+    """
+    from typostream.streams.worker_process import settings_env
+
+    logging.config.dictConfig(logging_config(settings.log_level))
+    asyncio.run(ensure_topics(settings))
+    _adopt_offsets(settings, into=detect_group(settings), source=settings.app_id)
+    env = {**settings_env(settings), "TYPOSTREAM_WORKER_PROCESSES": "1"}
+    roles = [(ROLE_STORE, 0)] + [(ROLE_DETECT, i) for i in range(1, processes + 1)]
+    children: dict[int, tuple[str, subprocess.Popen[bytes]]] = {}
+    stopping = False
+    code = 0
+
+    def stop_all(signum: int | None = None, frame: object = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for _, child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    for role, index in roles:
+        argv = [
+            sys.executable,
+            "-m",
+            "typostream.streams.cli",
+            "worker",
+            "--role",
+            role,
+            "--index",
+            str(index),
+        ]
+        child = subprocess.Popen(argv, env=env, preexec_fn=_die_with_supervisor)
+        children[child.pid] = (f"{role}-{index}" if role == ROLE_DETECT else role, child)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        name, _ = children.pop(pid, ("?", None))
+        exit_code = os.waitstatus_to_exitcode(status)
+        if not stopping:
+            log.critical("worker process %s exited with code %s: stopping the others", name, exit_code)
+            stop_all()
+            code = exit_code if exit_code > 0 else 1
+        elif exit_code != 0 and code == 0:
+            code = exit_code if exit_code > 0 else 1
+    logging.shutdown()
+    os._exit(code)

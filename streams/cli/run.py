@@ -36,9 +36,20 @@ def worker(
     ] = None,
     watchlist: Annotated[Path | None, typer.Option("--watchlist", exists=True, dir_okay=False)] = None,
     allowlist: Annotated[Path | None, typer.Option("--allowlist", exists=True, dir_okay=False)] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Detect processes sharing the input partitions, plus one store process (table, sinks,"
+            " API on --web-port); 1 runs everything in this process. [env TYPOSTREAM_WORKER_PROCESSES]",
+        ),
+    ] = None,
+    role: Annotated[str, typer.Option("--role", hidden=True, help="One process of --processes N.")] = "all",
+    index: Annotated[int, typer.Option("--index", hidden=True)] = 0,
 ) -> None:
     """Run a stream-processing worker until Ctrl-C / SIGTERM."""
-    from typostream.streams.worker import prepare_worker, run_worker
+    from typostream.streams.worker import prepare_worker, run_processes, run_worker
 
     settings = load_settings(
         data_dir,
@@ -50,9 +61,14 @@ def worker(
         web_port=web_port,
         watchlist_file=watchlist,
         allowlist_file=allowlist,
+        worker_processes=processes,
     )
+    if settings.worker_processes < 1:
+        raise fail(f"TYPOSTREAM_WORKER_PROCESSES={settings.worker_processes}: must be at least 1")
+    if role == "all" and settings.worker_processes > 1:
+        run_processes(settings, settings.worker_processes)
     try:
-        pipeline = prepare_worker(settings)
+        pipeline = prepare_worker(settings, role, index)
     except Exception as exc:  # configuration or connectivity: one readable line, exit 2
         raise fail(f"cannot start the worker: {error_line(exc)}") from exc
     run_worker(pipeline)
