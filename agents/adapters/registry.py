@@ -10,6 +10,12 @@ Endpoints (the base URLs are parameters so tests point them at a local fixture s
   packument ``GET {npm_base}/@scope%2fname`` and takes ``versions[version]``.
 - PyPI: ``GET {pypi_base}/pypi/{name}/{version}/json`` - ``{"info": {...}, "urls": [...]}``.
 
+``fetch_latest`` gives the metadata of a package's latest version (npm ``GET {npm_base}/{name}/latest``,
+the ``latest`` dist-tag's version document; PyPI ``GET {pypi_base}/pypi/{name}/json``): a typosquat's
+target is compared with it. ``fetch_history`` gives the whole package's releases, their times and
+publishers, its maintainers and latest metadata (npm: the full packument ``GET {npm_base}/{name}``;
+PyPI: ``/pypi/{name}/json``): whether a publish is a first release, how old the package is.
+
 ``release_time`` answers when a version was published (the guard's minimum-release-age check):
 PyPI's ``urls[].upload_time_iso_8601`` from the same document, npm's packument ``time[version]``.
 
@@ -38,7 +44,15 @@ from typostream.agents.domain.errors import (
     UpstreamResponseError,
     UpstreamUnavailableError,
 )
-from typostream.agents.domain.metadata import PackageMetadata, npm_escape, parse_npm, parse_pypi
+from typostream.agents.domain.metadata import (
+    PackageHistory,
+    PackageMetadata,
+    npm_escape,
+    parse_npm,
+    parse_npm_packument,
+    parse_pypi,
+    parse_pypi_project,
+)
 from typostream.agents.domain.resolution import npm_publish_time, pypi_upload_time
 from typostream.agents.domain.vocabulary import REGISTRY_URLS
 
@@ -99,6 +113,9 @@ class RegistryClient:
     def pypi_url(self, name: str, version: str) -> str:
         return f"{self.pypi_base}/pypi/{quote(name, safe='')}/{quote(version, safe='')}/json"
 
+    def pypi_project_url(self, name: str) -> str:
+        return f"{self.pypi_base}/pypi/{quote(name, safe='')}/json"
+
     # --- fetch -----------------------------------------------------------------------------------
     async def fetch(self, registry: str, name: str, version: str) -> PackageMetadata | None:
         """Metadata of ``name@version``, or ``None`` when the registry does not have it (404)."""
@@ -130,9 +147,64 @@ class RegistryClient:
                 doc = versions.get(version)
                 if doc is None:
                     return None
+                times = packument.get("time")
+                published = times.get(version) if isinstance(times, dict) else None
+                return self._parse(lambda d, n, v: parse_npm(d, n, v, published), doc, name, version, url)
             return self._parse(parse_npm, doc, name, version, url)
         finally:
             REGISTRY_SECONDS.labels(reg).observe(time.perf_counter() - started)
+
+    async def fetch_latest(self, registry: str, name: str) -> PackageMetadata | None:
+        """Metadata of the latest version of ``name``, or ``None`` when the registry does not have it."""
+        reg = self._registry(registry)
+        started = time.perf_counter()
+        try:
+            if reg == "pypi":
+                url = self.pypi_project_url(name)
+                status, doc = await self._get_json(reg, url)
+                if status == 404:
+                    return None
+                info = doc.get("info") if isinstance(doc, dict) else None
+                version = info.get("version") if isinstance(info, dict) else None
+                return self._parse(parse_pypi, doc, name, str(version or ""), url)
+            url = f"{self.npm_packument_url(name)}/latest"
+            status, doc = await self._get_json(
+                reg, url, allow=_SCOPED_REFUSAL_STATUSES if "/" in name else ()
+            )
+            if status in _SCOPED_REFUSAL_STATUSES:  # the per-version route refused: the packument
+                history = await self.fetch_history(reg, name)
+                return history.latest if history is not None else None
+            if status == 404:
+                return None
+            version = doc.get("version") if isinstance(doc, dict) else None
+            return self._parse(parse_npm, doc, name, str(version or ""), url)
+        finally:
+            REGISTRY_SECONDS.labels(reg).observe(time.perf_counter() - started)
+
+    async def fetch_history(self, registry: str, name: str) -> PackageHistory | None:
+        """The releases, maintainers and latest metadata of ``name``; ``None`` when not found (404)."""
+        reg = self._registry(registry)
+        url = self.pypi_project_url(name) if reg == "pypi" else self.npm_packument_url(name)
+        started = time.perf_counter()
+        try:
+            status, doc = await self._get_json(reg, url)
+        finally:
+            REGISTRY_SECONDS.labels(reg).observe(time.perf_counter() - started)
+        if status == 404:
+            return None
+        parser = parse_pypi_project if reg == "pypi" else parse_npm_packument
+        try:
+            history: PackageHistory = parser(doc, name)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise UpstreamResponseError(f"unexpected document shape: {exc}", url) from exc
+        return history
+
+    @staticmethod
+    def _registry(registry: str) -> str:
+        reg = registry.strip().lower()
+        if reg not in ("npm", "pypi"):
+            raise UnsupportedRegistryError(registry)
+        return reg
 
     async def release_time(
         self, registry: str, name: str, version: str, filename: str | None = None

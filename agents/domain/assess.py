@@ -4,6 +4,12 @@ The detect agent, the HTTP scan endpoint and ``typostream scan`` all ask one :cl
 so a package gets the same answer wherever it is asked about. The version (when known: a pin, a
 lockfile entry, a publish event) decides which advisories match (:mod:`.advisories`, OSV range
 semantics); without one, only advisories covering every version do.
+
+The version is also publish context (:mod:`.context`): a version made for dependency confusion
+(``99.0.0``, ``999.9.9``) rescores every name threat with that evidence (``ContextThreat``, its
+signals listed) and, for a name with none that is not itself popular, can be a
+``dependency_confusion`` threat of its own (technique ``version_pattern``). Without a version, or
+with an ordinary one, the result is exactly the name detection's.
 """
 
 from __future__ import annotations
@@ -14,7 +20,17 @@ from pathlib import Path
 from typing import Any, Final
 
 from typostream.agents.domain.advisories import AdvisorySource, KnownMalicious
+from typostream.agents.domain.context import (
+    NAME_THREAT_TYPES,
+    Signal,
+    context_only_threat,
+    version_signals,
+    with_context,
+)
 from typostream.agents.domain.detection import Detector, ScanResult, Threat
+from typostream.agents.domain.detection.names import normalize
+from typostream.agents.domain.detection.scoring import verdict_for
+from typostream.agents.domain.vocabulary import Verdict
 
 __all__ = ["Assessment", "Assessor", "advisory_threats", "load_known"]
 
@@ -70,10 +86,33 @@ class Assessor:
     known: KnownMalicious
 
     def assess(self, name: str, registry: str, version: str | None = None) -> Assessment:
-        """``detector.scan`` plus advisories for ``name@version`` (all-versions ones when no version)."""
+        """``detector.scan`` plus advisories for ``name@version`` (all-versions ones when no version),
+        name threats rescored with the version's dependency-confusion signals (when it has any)."""
         result = self.detector.scan(name, registry)
         version = (version or "").strip() or None
+        verdict, threats = result.verdict, result.threats
+        signals = version_signals(name, version)
+        if signals:
+            verdict, threats = self._with_version_context(result, signals)
         malicious = advisory_threats(self.known, result.registry, name, version)
         if not malicious:
-            return Assessment(name, result.registry, result.verdict, result.threats, version)
-        return Assessment(name, result.registry, "malicious", [*malicious, *result.threats], version)
+            return Assessment(name, result.registry, verdict, threats, version)
+        return Assessment(name, result.registry, "malicious", [*malicious, *threats], version)
+
+    def _with_version_context(
+        self, result: ScanResult, signals: list[Signal]
+    ) -> tuple[Verdict, list[Threat]]:
+        threats = [with_context(t, signals) if t.type in NAME_THREAT_TYPES else t for t in result.threats]
+        if not threats and not self._popular(result.name, result.registry):
+            alone = context_only_threat(result.name, signals)
+            threats = [alone] if alone is not None else []
+        if not threats:
+            return result.verdict, threats
+        threats.sort(key=lambda t: (-t.score, t.target))
+        critical = result.verdict == "malicious"  # (a forcing technique, e.g. a watchlisted name)
+        return verdict_for([t.score for t in threats], critical), threats
+
+    def _popular(self, name: str, registry: str) -> bool:
+        """A popular name publishing 9999.0.0 is its owner (deprecating a line), not confusion."""
+        target = self.detector.index(registry).by_key.get(normalize(name, registry))
+        return target is not None and target.popular

@@ -120,9 +120,17 @@ def threat_id_for(event_id: str, threat: Threat) -> str:
 
 
 def threat_event(event: dict[str, Any], threat: Threat, detected_at: str) -> dict[str, Any]:
-    """A SecurityEvent-shaped threat for ``typostream.threats``."""
+    """A SecurityEvent-shaped threat for ``typostream.threats``.
+
+    A threat scored with publish context (``context.ContextThreat``) lists every signal twice: as
+    ``threat.signals`` (``{kind, detail, weight}``, for machines) and, after the threat's own
+    evidence, one ``threat.evidence`` line each (so the ClickHouse ``evidence`` column, which joins
+    that list, keeps them without a column of its own). Other threats have no ``signals`` key.
+    """
     confidence = round(min(1.0, max(0.0, float(threat.score))), 4)
-    return {
+    signals = getattr(threat, "signals", ())
+    evidence = [threat.evidence, *(f"{s.kind}: {s.detail} ({s.weight:+.2f})" for s in signals)]
+    message: dict[str, Any] = {
         "id": threat_id_for(event["event_id"], threat),
         "timestamp": detected_at,
         "type": threat.type,
@@ -135,7 +143,7 @@ def threat_event(event: dict[str, Any], threat: Threat, detected_at: str) -> dic
             "technique": threat.technique,
             "confidence": confidence,
             "risk_score": risk_score(confidence, threat.severity),
-            "evidence": [threat.evidence],
+            "evidence": evidence,
             "mitigations": _MITIGATIONS.get(threat.type, _DEFAULT_MITIGATIONS),
         },
         "metadata": {
@@ -144,6 +152,9 @@ def threat_event(event: dict[str, Any], threat: Threat, detected_at: str) -> dic
             "detector_version": DETECTOR_VERSION,
         },
     }
+    if signals:
+        message["threat"]["signals"] = [s.to_dict() for s in signals]
+    return message
 
 
 def risk_score(confidence: float, severity: str) -> int:
