@@ -103,7 +103,7 @@ class Assessor:
         self, result: ScanResult, signals: list[Signal]
     ) -> tuple[Verdict, list[Threat]]:
         threats = [with_context(t, signals) if t.type in NAME_THREAT_TYPES else t for t in result.threats]
-        if not threats and not self._popular(result.name, result.registry):
+        if not threats and not self._exempt(result.name, result.registry):
             alone = context_only_threat(result.name, signals)
             threats = [alone] if alone is not None else []
         if not threats:
@@ -112,7 +112,10 @@ class Assessor:
         critical = result.verdict == "malicious"  # (a forcing technique, e.g. a watchlisted name)
         return verdict_for([t.score for t in threats], critical), threats
 
-    def _popular(self, name: str, registry: str) -> bool:
-        """A popular name publishing 9999.0.0 is its owner (deprecating a line), not confusion."""
+    def _exempt(self, name: str, registry: str) -> bool:
+        """A popular name publishing 9999.0.0 is its owner (deprecating a line), not confusion; an
+        allowlisted name is the team's own (an internal placeholder at 99.x, say)."""
+        if self.detector.allowed(name, registry):
+            return True
         target = self.detector.index(registry).by_key.get(normalize(name, registry))
         return target is not None and target.popular

@@ -251,6 +251,11 @@ class Detector:
     def index(self, registry: str) -> CandidateIndex:
         return self._indexes[check_registry(registry)]
 
+    def allowed(self, name: str, registry: str) -> bool:
+        """Whether ``name`` is on the allowlist of ``registry`` (never flagged by this detector)."""
+        registry = check_registry(registry)
+        return normalize(name, registry) in self._allow[registry]
+
     def scan(self, name: str, registry: str) -> ScanResult:
         """Scan one name; raise :class:`UnknownRegistryError` for a registry the detector lacks."""
         entry = self._entries.get(registry)

@@ -138,3 +138,10 @@ def test_scan_with_versions_on_the_command_line() -> None:
         "threats": [],
     }
     assert "signals" not in squat["threats"][0]
+
+
+def test_an_allowlisted_name_at_a_nines_version_is_the_teams_own() -> None:
+    # an internal placeholder a team publishes at 99.x must not alert once the team allowlists it
+    allowing = Assessor(Detector.default(allowlist=["acme-internal-auth"]), load_known())
+    assert allowing.assess("acme-internal-auth", "npm", "999.9.9").threats == []
+    assert allowing.assess("Acme-Internal-Auth", "npm", "999.9.9").verdict == "clean"
