@@ -54,6 +54,17 @@ def test_readme_detector_table_is_generated_from_the_registry() -> None:
     assert block.group(1).strip() == markdown_table()
 
 
+def test_readme_context_detector_table_is_generated_from_the_registry() -> None:
+    from typostream.streams.cli.detectors import context_markdown_table
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(
+        r"<!-- context-detectors:start -->\n(.*?)\n<!-- context-detectors:end -->", readme, re.S
+    )
+    assert block is not None
+    assert block.group(1).strip() == context_markdown_table()
+
+
 def test_wheel_ships_every_data_file(tmp_path: Path) -> None:
     """``pip install .`` (not editable) must carry schemas, DDL, snapshots and the sample feed."""
     import shutil
