@@ -22,6 +22,7 @@ from typostream.agents.domain.errors import TypostreamError
 COMMAND_MODULES: tuple[str, ...] = (
     "advisories",
     "alerts",
+    "api",
     "detectors",
     "dlq_threats",
     "feeds",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import ipaddress
 import time
@@ -46,8 +47,13 @@ def require_json(request: web.Request | aiohttp_web.Request) -> None:
         )
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``: addresses only this machine can reach."""
+    """True for 127.0.0.0/8, ::1 and ``localhost``: addresses only this machine can reach.
+
+    Asked twice per API request (the bind address and the ``Host`` header); parsing an address
+    was 5-11 µs of each request's 18-25 µs in these middlewares, hence the cache (bounded: ``Host`` is
+    the client's)."""
     if host.lower() == "localhost":
         return True
     try:
@@ -104,16 +110,34 @@ def endpoint_of(request: aiohttp_web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+MAX_CACHED_LABELS = 1024
+
+
 def request_metrics() -> Any:
     """aiohttp middleware: ``typostream_http_requests_total{method,endpoint,status}``, the request
     duration histogram and the in-flight gauge, for every request (refused ones included: it runs
     before the guard and the body deadline). A handler that raises counts as 500, a client that
-    went away mid-request as 499."""
+    went away mid-request as 499.
+
+    The labelled children are looked up once per label set and kept (``labels()`` takes a lock and
+    builds its key on every call), up to :data:`MAX_CACHED_LABELS` sets each: endpoints are route
+    patterns or ``unmatched`` and statuses are HTTP's, but the method is the client's (aiohttp's C
+    parser admits only known ones, its pure-Python fallback any token)."""
+    timed: dict[tuple[str, str], tuple[Any, Any]] = {}  # (method, endpoint) -> (in flight, seconds)
+    counted: dict[tuple[str, str, int], Any] = {}
 
     @aiohttp_web.middleware
     async def observe(request: aiohttp_web.Request, handler: Any) -> Any:
-        endpoint = endpoint_of(request)
-        in_flight = metrics.HTTP_IN_FLIGHT.labels(endpoint)
+        method, endpoint = request.method, endpoint_of(request)
+        children = timed.get((method, endpoint))
+        if children is None:
+            children = (
+                metrics.HTTP_IN_FLIGHT.labels(endpoint),
+                metrics.HTTP_SECONDS.labels(method, endpoint),
+            )
+            if len(timed) < MAX_CACHED_LABELS:
+                timed[method, endpoint] = children
+        in_flight, seconds = children
         in_flight.inc()
         started = time.perf_counter()
         status = 500
@@ -129,7 +153,12 @@ def request_metrics() -> Any:
             raise
         finally:
             in_flight.dec()
-            metrics.HTTP_SECONDS.labels(request.method, endpoint).observe(time.perf_counter() - started)
-            metrics.HTTP_REQUESTS.labels(request.method, endpoint, str(status)).inc()
+            seconds.observe(time.perf_counter() - started)
+            counter = counted.get((method, endpoint, status))
+            if counter is None:
+                counter = metrics.HTTP_REQUESTS.labels(method, endpoint, str(status))
+                if len(counted) < MAX_CACHED_LABELS:
+                    counted[method, endpoint, status] = counter
+            counter.inc()
 
     return observe

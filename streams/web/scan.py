@@ -18,14 +18,19 @@ with ``{"error": ...}`` on a bad body.
 Unlike ``/api/v1/query``, this endpoint must not require ``application/json``: load tests post
 forms. A cross-site form post gains nothing here: scanning changes no state, and the answer is not
 readable by the posting page (no CORS); the token and ``Host`` checks still apply (the API guard).
+
+Served by the worker (:func:`register`, a Faust view) and by ``typostream api`` (:func:`handler`, a
+plain aiohttp handler, no Kafka): both answer through :func:`scan_answer`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import orjson
+from aiohttp import web as aiohttp_web
 from faust import web
 
 from typostream.agents.domain.errors import PackageSpecError
@@ -34,10 +39,12 @@ from typostream.agents.domain.vocabulary import REGISTRIES
 from typostream.streams.web.common import BadRequest
 
 if TYPE_CHECKING:
+    from typostream.agents.domain.assess import Assessor
     from typostream.streams.app import WorkerApp
 
 MAX_SCAN_NAMES = 1000
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 
 
 def _body(raw: bytes, content_type: str) -> dict[str, Any]:
@@ -99,6 +106,30 @@ def scan_request(raw: bytes, content_type: str, default_registry: str) -> list[t
     return packages
 
 
+def scan_answer(
+    raw: bytes, content_type: str, assessor: Assessor, default_registry: str
+) -> tuple[int, bytes]:
+    """(HTTP status, JSON body) of a scan request: 200 with the results, or 400 with the error."""
+    try:
+        packages = scan_request(raw, content_type, default_registry)
+    except BadRequest as exc:
+        return 400, orjson.dumps({"error": str(exc)})
+    return 200, orjson.dumps({"results": [assessor.assess(n, r, v).to_dict() for r, n, v in packages]})
+
+
+def handler(
+    assessor: Assessor, default_registry: str
+) -> Callable[[aiohttp_web.Request], Awaitable[aiohttp_web.Response]]:
+    """The endpoint as a plain aiohttp handler (``typostream api``)."""
+
+    async def scan(request: aiohttp_web.Request) -> aiohttp_web.Response:
+        raw = await request.read()
+        status, body = scan_answer(raw, request.headers.get("Content-Type", ""), assessor, default_registry)
+        return aiohttp_web.Response(body=body, status=status, content_type=JSON)
+
+    return scan
+
+
 def register(worker: WorkerApp) -> None:
     app, assessor = worker.app, worker.assessor
     default_registry = worker.settings.scan_default_registry
@@ -106,9 +137,8 @@ def register(worker: WorkerApp) -> None:
     @app.page("/api/v1/scan")
     class Scan(web.View):
         async def post(self, request: web.Request) -> web.Response:
-            try:
-                raw = await request.read()
-                packages = scan_request(raw, request.headers.get("Content-Type", ""), default_registry)
-            except BadRequest as exc:
-                return self.error(400, str(exc))
-            return self.json({"results": [assessor.assess(n, r, v).to_dict() for r, n, v in packages]})
+            raw = await request.read()
+            status, body = scan_answer(
+                raw, request.headers.get("Content-Type", ""), assessor, default_registry
+            )
+            return self.bytes(body, content_type=JSON, status=status)
