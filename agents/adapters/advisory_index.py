@@ -51,21 +51,23 @@ import hashlib
 import logging
 import os
 import shutil
-import sqlite3
 import subprocess
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from typostream.agents.domain.advisories import PackageAdvisory, advisories_in, affected_packages
 from typostream.agents.domain.errors import AdvisoryFileError, AdvisoryIndexError
+
+if TYPE_CHECKING:  # sqlite3 and zipfile are imported where used: a scan without an index needs neither
+    import sqlite3
+    import zipfile
 
 __all__ = [
     "INDEX_FILE",
@@ -143,6 +145,8 @@ def git_blob_id(data: bytes) -> str:
 
 @contextlib.contextmanager
 def _open_source(source: Path) -> Iterator[_Source]:
+    import zipfile
+
     if source.is_dir():
         root = source / MALICIOUS_ROOT
         if root.is_dir():
@@ -240,6 +244,8 @@ def _git_blobs(root: Path) -> dict[str, str]:
 
 
 def _zip_files(archive: zipfile.ZipFile, source: Path) -> tuple[str, Iterator[_SourceFile]]:
+    import zipfile
+
     infos = [i for i in archive.infolist() if not i.is_dir() and i.filename.lower().endswith(".json")]
     roots = set()
     for info in infos:
@@ -329,6 +335,8 @@ def sync(source: Path | str, directory: Path | str, *, clock: Callable[[], float
     published index is left as it was). Unreadable files inside it are reported in
     :attr:`SyncReport.invalid`, not raised.
     """
+    import sqlite3
+
     started = time.perf_counter()
     source, directory = Path(source), Path(directory)
     if not source.exists():
@@ -396,6 +404,8 @@ def _fsync(path: Path) -> None:
 
 def _prepare(target: Path, tmp: Path) -> str:
     """Copy the published index to ``tmp`` (or create an empty one); why it was rebuilt, or ""."""
+    import sqlite3
+
     reason = ""
     if target.exists():
         shutil.copyfile(target, tmp)
@@ -565,7 +575,10 @@ class AdvisoryIndex:
     """One published index file, read-only (``immutable``: it is replaced, never modified)."""
 
     def __init__(self, path: Path | str, cache_size: int = 4096) -> None:
+        import sqlite3
+
         self.path = Path(path)
+        self._error = sqlite3.Error
         try:
             uri = self.path.resolve().as_uri() + "?mode=ro&immutable=1"
             self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -607,7 +620,7 @@ class AdvisoryIndex:
                 rows = self._conn.execute(
                     "SELECT record FROM records WHERE registry = ? AND name = ?", (registry, name)
                 ).fetchall()
-            except sqlite3.Error as exc:  # a damaged file: the lookup fails loudly, never "clean"
+            except self._error as exc:  # a damaged file: the lookup fails loudly, never "clean"
                 raise AdvisoryIndexError(f"advisory index {self.path}: lookup failed ({exc})") from exc
         return tuple(PackageAdvisory.from_json(orjson.loads(row[0])) for row in rows)
 

@@ -13,10 +13,14 @@ the old file is never read again and is pruned when a new one is written (the ne
 part of the key: it filters results and never enters an index.
 
 A file is a magic line, one JSON header line (format, registry, key, payload size and SHA-256) and
-the payload, :func:`~typostream.agents.domain.detection.index.dump_index`'s bytes. A file that is
-missing, truncated, damaged (digest), of another format or of another key is a miss: the index is
-rebuilt and the file rewritten (atomically: a temporary file renamed over it). The cache never
-fails a scan: when the directory cannot be used, indexes are built in memory as before.
+the payload, :func:`~typostream.agents.domain.detection.index.dump_index`'s bytes: the index and
+the :mod:`~typostream.agents.domain.detection.derived` tables of its registry (word families,
+legacy scopes, the look-alike fold table: without them the first scans of a process would still
+parse the snapshot and the confusables table, npm ~70 ms). Reading a file adopts its tables. A
+file that is missing, truncated, damaged (digest), of another format or of another key, or whose
+tables are not those this code derives, is a miss: the index is rebuilt and the file rewritten
+(atomically: a temporary file renamed over it). The cache never fails a scan: when the directory
+cannot be used, indexes are built in memory as before.
 
 **Security.** The payload is pickle, read by an unpickler that resolves exactly three classes
 (``Target``, ``NameForms``, ``CandidateIndex``: making one only stores values in it) and refuses
@@ -41,7 +45,10 @@ Alternatives weighed, reading the npm index on this machine (CPU time): JSON of 
 ~2x slower than the restricted pickle; a hand-parsed columnar format (strings one per line and an
 int64 array, shapes from the annotations) ~1.3x slower; ``marshal`` ~10 % faster, but documented as
 unsafe against crafted data, and it cannot hold the index's classes without a Python-level rebuild
-that gives most of the difference back.
+that gives most of the difference back. Reading costs per object, so the index holds fewer: its
+tables hold tuples, and a target alone under a key is one shared 1-tuple in every table
+(``CandidateIndex.build``): npm 141 -> 83 ms, PyPI 78 -> 51 ms to unpickle (a third of it is
+making the ~20,000 ``Target``s, whose frozen-dataclass ``__init__`` runs in Python).
 """
 
 from __future__ import annotations
@@ -58,10 +65,17 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from typostream.agents.domain import detection
+from typostream.agents.domain.detection import derived
 from typostream.agents.domain.detection.detector import build_index
-from typostream.agents.domain.detection.index import INDEX_FORMAT, CandidateIndex, dump_index, load_index
+from typostream.agents.domain.detection.index import (
+    INDEX_FORMAT,
+    CandidateIndex,
+    dump_index,
+    load_index_tables,
+)
 from typostream.agents.domain.detection.names import confusables_file
 from typostream.agents.domain.detection.tunables import SNAPSHOT_FILES
 from typostream.agents.domain.errors import IndexCacheError
@@ -79,6 +93,8 @@ KEEP = 4
 """Cache files kept per registry (newest first) when a new one is written."""
 _STALE_TMP_S = 3600.0
 """Temporary files of writers that died are removed after this long."""
+_MAX_HEADER = 4096
+"""A header line is ~150 bytes; a file without a newline this early is not an index cache file."""
 _UID = os.getuid() if hasattr(os, "getuid") else None
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -170,12 +186,15 @@ class IndexCache:
             if problem:
                 log.warning("index cache %s not used: %s", path, problem)
                 return None
-            data = handle.read()
+            head = handle.read(len(MAGIC)) + handle.readline(_MAX_HEADER)
+            payload = handle.read()  # its own bytes object: no copy of a slice
         try:
-            return _decode(data, registry, path.stem.rsplit("-", 1)[1])
-        except IndexCacheError as exc:
+            index, tables = _decode(head, payload, registry, path.stem.rsplit("-", 1)[1])
+            derived.adopt(registry, tables)
+        except (IndexCacheError, ValueError) as exc:
             log.info("index cache %s not used (%s): rebuilding it", path, exc)
             return None
+        return index
 
     def store(self, index: CandidateIndex, watched: Sequence[str] = ()) -> Path | None:
         """Write ``index`` (built with ``watched``); the path, or None when it could not be written."""
@@ -268,9 +287,11 @@ def _file_problem(info: os.stat_result) -> str | None:
     return None
 
 
-def encode(index: CandidateIndex, key: str) -> bytes:
-    """The cache file of ``index`` under ``key``: magic line, JSON header line, payload."""
-    payload = dump_index(index)
+def encode(index: CandidateIndex, key: str, tables: Mapping[str, Any] | None = None) -> bytes:
+    """The cache file of ``index`` under ``key``: magic line, JSON header line, payload (the index
+    and ``tables``: by default the :mod:`~typostream.agents.domain.detection.derived` tables of its
+    registry, computed now if this process has not yet)."""
+    payload = dump_index(index, derived.values(index.registry) if tables is None else tables)
     header = {
         "format": FILE_FORMAT,
         "registry": index.registry,
@@ -281,17 +302,17 @@ def encode(index: CandidateIndex, key: str) -> bytes:
     return MAGIC + json.dumps(header).encode() + b"\n" + payload
 
 
-def _decode(data: bytes, registry: str, key: str) -> CandidateIndex:
-    if not data.startswith(MAGIC):
+def _decode(head: bytes, payload: bytes, registry: str, key: str) -> tuple[CandidateIndex, dict[str, Any]]:
+    """The index and tables of a file read as its first line plus header line (``head``) and the
+    rest (``payload``)."""
+    if not head.startswith(MAGIC):
         raise IndexCacheError("not an index cache file")
-    end = data.find(b"\n", len(MAGIC))
-    if end < 0:
+    if not head.endswith(b"\n"):
         raise IndexCacheError("truncated header")
     try:
-        header = json.loads(data[len(MAGIC) : end])
+        header = json.loads(head[len(MAGIC) :])
     except ValueError as exc:
         raise IndexCacheError("damaged header") from exc
-    payload = data[end + 1 :]
     if not isinstance(header, dict) or header.get("format") != FILE_FORMAT:
         raise IndexCacheError("another file format")
     if header.get("registry") != registry or header.get("key") != key:
@@ -300,7 +321,7 @@ def _decode(data: bytes, registry: str, key: str) -> CandidateIndex:
         raise IndexCacheError(f"truncated: {len(payload)} of {header.get('size')} bytes")
     if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
         raise IndexCacheError("damaged: the payload's SHA-256 differs from the header's")
-    return load_index(payload, registry)
+    return load_index_tables(payload, registry)
 
 
 class LazyIndexes(Mapping[str, CandidateIndex]):

@@ -2,26 +2,41 @@
 (:data:`~typostream.streams.cli.app.COMMAND_MODULES`), imported when needed: ``typostream scan``
 imports its module alone (no Faust, Kafka, ClickHouse or aiohttp client); any other command
 line imports them all. ``cli`` (this package's or ``app``'s) is the whole CLI.
+
+``typostream scan`` first goes the fast path, without Typer (:func:`.scanner.main`: the command
+line parsed as Typer would parse it); Typer runs it when that path declines (``--help``, a bad
+command line). This module imports neither Typer nor any command module itself.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from typing import TYPE_CHECKING
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-__all__ = ["STANDALONE", "cli", "main"]
+__all__ = ["FAST", "STANDALONE", "cli", "main"]
 
 STANDALONE: dict[str, str] = {"scan": "scan"}
 """Commands whose module alone defines them (no other command module is imported to run them)."""
+FAST: dict[str, str] = {"scan": "scanner"}
+"""Commands with a fast path: ``<module>.main(args)`` runs the command and exits, or returns
+having done nothing when Typer is to run it."""
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    command = args[0] if args else None
+    fast = FAST.get(command or "")
+    if fast is not None:
+        importlib.import_module(f"{__name__}.{fast}").main(args[1:])
+    import typer
+
     from typostream.streams.cli import app
 
-    args = sys.argv[1:]
-    module = STANDALONE.get(args[0]) if args else None
+    module = STANDALONE.get(command or "")
     if module is None:
         app.load_commands()()
         return

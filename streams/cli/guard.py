@@ -42,7 +42,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Final, TextIO
 
@@ -68,16 +67,15 @@ from typostream.agents.domain.resolution import (
     pip_requested,
     pip_resolution_argv,
 )
-from typostream.agents.domain.vocabulary import SEVERITIES, at_least
+from typostream.agents.domain.vocabulary import at_least
 from typostream.streams.cli.app import command, fail
+from typostream.streams.cli.options import FailOn, OutputFormat
 from typostream.streams.components import build_assessor
 from typostream.streams.config import Settings
 from typostream.streams.reports import REPORTERS, Finding
 
 __all__ = ["guard"]
 
-OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in REPORTERS})  # type: ignore[misc]
-FailOn = StrEnum("FailOn", {severity: severity for severity in SEVERITIES})  # type: ignore[misc]
 PIPED_FORMAT: Final = next(iter(REPORTERS))
 """The format when the findings do not go to a terminal (scan's default); a terminal gets a table."""
 TTY_FORMAT: Final = "table"

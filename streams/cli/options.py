@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -11,13 +12,22 @@ import typer
 from rich.console import Console
 
 from typostream.agents.domain.errors import ConfigError
+from typostream.agents.domain.vocabulary import SEVERITIES
 from typostream.streams.config import Settings
+from typostream.streams.reports import REPORTERS
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
     from wsgiref.types import StartResponse, WSGIEnvironment
 
 console = Console(stderr=True)
+
+# choices of the commands that report findings (scan, guard), from the registries: a new output
+# format or severity needs no edit here
+OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in REPORTERS})  # type: ignore[misc]
+"""``--format``: the ids of :data:`~typostream.streams.reports.REPORTERS`, in their order."""
+FailOn = StrEnum("FailOn", {severity: severity for severity in SEVERITIES})  # type: ignore[misc]
+"""``--fail-on``: the severities of the vocabulary, lowest first."""
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="State directory (env TYPOSTREAM_DATA_DIR).")

@@ -26,7 +26,6 @@ from urllib.parse import quote
 
 from typostream.agents.domain.detection.names import normalize
 from typostream.agents.domain.detection.techniques import TECHNIQUES
-from typostream.agents.domain.patterns import FIELDS, PatternSet
 from typostream.agents.domain.vocabulary import max_severity
 from typostream.streams.reports.base import Finding, Reporter
 
@@ -96,6 +95,8 @@ def rules() -> tuple[dict[str, Any], ...]:
             "malicious_package",
         )
     )
+    from typostream.agents.domain.patterns import FIELDS, PatternSet  # only to write SARIF
+
     categories: dict[str, list[str]] = {}
     for pattern in PatternSet.default().patterns:
         for field in FIELDS:

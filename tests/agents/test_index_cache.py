@@ -9,6 +9,7 @@ import os
 import pickle
 import shutil
 import stat
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from typostream.agents.adapters.index_cache import (
     IndexCache,
     LazyIndexes,
     cache_key,
+    encode,
     source_fingerprint,
 )
 from typostream.agents.domain.detection import Detector
@@ -319,3 +321,89 @@ def test_eager_indexes_and_a_bad_mapping(tmp_path: Path) -> None:
     assert detector.scan("acme-internal-sdx", "pypi").verdict == "clean"  # the allowlist still applies
     with pytest.raises(InvalidInputError, match="prebuilt indexes"):
         Detector.default(indexes={"pypi": indexes["pypi"]})
+
+
+# --- what a process started from the cache still reads -------------------------------------------
+TABLE_NAMES = [
+    ("npm", "react-sl"),  # an extra short word: the npm word families
+    ("npm", "core"),  # the bare name of scoped targets: the npm legacy scopes
+    ("npm", "l\u043edash"),  # not ASCII: the look-alike fold table
+    ("pypi", "requests-sl"),  # the PyPI word families
+    ("npm", "lodahs"),
+    ("pypi", "reqeusts"),
+]
+_FROM_CACHE = """
+import json, os, sys
+opened = []
+sys.addaudithook(lambda event, args: opened.append(os.fsdecode(args[0])) if event == "open"
+                 and isinstance(args[0], (str, bytes, os.PathLike)) else None)
+from pathlib import Path
+from typostream.agents.adapters.index_cache import IndexCache
+from typostream.agents.domain.detection import Detector, derived
+if sys.argv[2] == "write":
+    for registry in ("npm", "pypi"):
+        IndexCache(Path(sys.argv[1])).get(registry)
+    sys.exit(0)
+if sys.argv[2] == "without-tables":
+    derived.adopt = lambda registry, found: None  # as before the tables were cached
+detector = Detector.default(indexes=IndexCache(Path(sys.argv[1])).indexes(lazy=True))
+answers = [[r, n, detector.scan(n, r).to_dict()] for r, n in json.loads(sys.argv[3])]
+print(json.dumps({"answers": answers, "opened": opened}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["with-tables", "without-tables"])
+def test_a_process_started_from_the_cache_reads_no_data_file(tmp_path: Path, mode: str) -> None:
+    """Regression (issue 11, instant start): the index came from the cache, but the first scans
+    that needed a table derived from a data file still read it: the npm snapshot for word families
+    (~60 ms) and legacy scopes, the 900 kB confusables table for the fold table (~10 ms). The
+    cache now stores those tables with the index; answers stay the built detector's."""
+    import subprocess
+    import sys
+
+    from typostream.agents.domain.detection.names import confusables_file
+    from typostream.agents.domain.detection.tunables import SNAPSHOT_FILES
+
+    for step in ("write", mode):  # two fresh processes: one writes the cache, one reads it
+        proc = subprocess.run(
+            [sys.executable, "-c", _FROM_CACHE, str(tmp_path), step, json.dumps(TABLE_NAMES)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    built = Detector.default()
+    assert out["answers"] == [[r, n, built.scan(n, r).to_dict()] for r, n in TABLE_NAMES]
+    opened = Counter(Path(p).name for p in out["opened"])
+    # each snapshot is read once to compute its cache key (hashed, not parsed)
+    read = [opened[confusables_file().name], opened[SNAPSHOT_FILES["npm"]], opened[SNAPSHOT_FILES["pypi"]]]
+    if mode == "with-tables":
+        assert read == [0, 1, 1]
+    else:  # the check can fail: without the stored tables, the scans parse the files
+        assert read == [1, 2, 2]
+
+
+def test_tables_of_another_code_version_are_a_miss(tmp_path: Path) -> None:
+    cache = IndexCache(tmp_path)
+    built = cache.get("pypi")
+    path = cache.path("pypi", ())
+    path.write_bytes(encode(built, path.stem.rsplit("-", 1)[1], tables={"other.table": 1}))
+    assert cache.load("pypi") is None  # read, refused: the caller rebuilds it
+    assert cache.get("pypi") == built and cache.load("pypi") == built
+
+
+def test_an_index_is_tuples_with_one_tuple_per_target_shared() -> None:
+    """A cached index is read back object by object: its tables hold tuples, and a target alone
+    under a key is the same 1-tuple in every table (half the objects of lists per table)."""
+    index = build_index("pypi")
+    target = index.by_key["requests"]
+    alone = index.by_skeleton[target.forms.skeleton]
+    assert alone == (target,)
+    assert index.by_folded[target.forms.folded] is alone
+    assert all(type(v) is tuple for v in index.by_skeleton.values())
+    assert all(type(v) is tuple for tables in index.edit_pieces.values() for t in tables for v in t.values())
+    loaded = load_index(dump_index(index), "pypi")
+    assert loaded == index
+    again = loaded.by_key["requests"]
+    assert loaded.by_skeleton[again.forms.skeleton] is loaded.by_folded[again.forms.folded]

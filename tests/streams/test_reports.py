@@ -118,6 +118,31 @@ class TestJson:
         REPORTERS["json"].write(FINDINGS, None, out)
         assert out.getvalue() == EXPECTED_JSON
 
+    @pytest.mark.parametrize(
+        "name",
+        ["react", 'a"b\\c', "l\u043edash", "tab\tnew\nline\x1b[31m", "\u2028\ud800", "@scope/pkg", ""],
+    )
+    def test_a_clean_line_is_json_dumps_of_its_dict(self, name: str) -> None:
+        """Clean packages given by name skip building the dict (most lines of a scan): the same bytes."""
+        from typostream.streams.reports.json import line
+
+        class Other(ScanResult):  # another result type: the general path
+            pass
+
+        findings = [
+            Finding(ScanResult(name, "npm")),
+            Finding(Assessment(name, "pypi", "clean", [], None)),
+            Finding(Assessment(name, "pypi", "clean", [], "1.0\u00e9")),
+            Finding(ScanResult(name, "npm"), "package.json", 3),  # with a file: the general path
+            Finding(Assessment(name, "npm", "malicious", list(RESULTS[2].threats), "6.1.1")),
+            Finding(Other(name, "npm")),
+        ]
+        for finding in findings:
+            assert line(finding) == json.dumps(finding.to_dict(), ensure_ascii=False)
+        assert REPORTERS["json"].render(findings) == "".join(
+            json.dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in findings
+        )
+
 
 class TestSarif:
     def log(

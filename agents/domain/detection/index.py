@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any as _Any
+from typing import TypeVar
 
 from rapidfuzz.distance import OSA, DamerauLevenshtein
 from rapidfuzz.process import extract as _extract
@@ -136,7 +138,16 @@ def anchor_key(key: str, length: int | None = None) -> str | None:
     return key[:start] + key[n - end :] + chr(n if length is None else length)
 
 
-_Pieces = tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]
+_T = TypeVar("_T")
+
+
+def _add(table: dict[str, tuple[_T, ...]], key: str, one: tuple[_T]) -> None:
+    """Append ``one``'s item to ``table[key]`` (a tuple: a new key gets ``one`` itself)."""
+    hit = table.get(key)
+    table[key] = one if hit is None else hit + one
+
+
+_Pieces = tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]
 
 
 @dataclass(frozen=True)
@@ -145,27 +156,27 @@ class CandidateIndex:
 
     registry: str
     by_key: dict[str, Target] = field(default_factory=dict)
-    by_skeleton: dict[str, list[Target]] = field(default_factory=dict)
-    by_folded: dict[str, list[Target]] = field(default_factory=dict)
-    by_words: dict[str, list[Target]] = field(default_factory=dict)
-    watched_edit: dict[str, list[Target]] = field(default_factory=dict)
+    by_skeleton: dict[str, tuple[Target, ...]] = field(default_factory=dict)
+    by_folded: dict[str, tuple[Target, ...]] = field(default_factory=dict)
+    by_words: dict[str, tuple[Target, ...]] = field(default_factory=dict)
+    watched_edit: dict[str, tuple[Target, ...]] = field(default_factory=dict)
     """Watchlisted targets by folded form and each of its one-character deletions (symmetric
     deletion: finds one edit, and some two-edit neighbours, for the watchlist-only techniques)."""
     scopes: frozenset[str] = frozenset()
-    scoped_edit: dict[str, dict[str, list[Target]]] = field(default_factory=dict)
+    scoped_edit: dict[str, dict[str, tuple[Target, ...]]] = field(default_factory=dict)
     """Scoped targets by bare name, then by folded scope and its one-character deletions."""
     edit_pieces: dict[int, _Pieces] = field(default_factory=dict)
     """By query length: :func:`edit_keys` pieces -> folded targets of that length plus or minus one."""
-    by_singular: dict[str, list[Target]] = field(default_factory=dict)
+    by_singular: dict[str, tuple[Target, ...]] = field(default_factory=dict)
     """Unscoped targets by :func:`singular_key` of their words (a trailing ``s`` added or dropped)."""
-    by_core: dict[str, list[Target]] = field(default_factory=dict)
+    by_core: dict[str, tuple[Target, ...]] = field(default_factory=dict)
     """In ``TARGET_CORE_REGISTRIES``: targets named with the registry's language word, by the
     skeleton of the rest of the name (``discord.py`` under ``discord``)."""
-    typo_anchors: dict[str, list[Target]] = field(default_factory=dict)
+    typo_anchors: dict[str, tuple[Target, ...]] = field(default_factory=dict)
     """Unscoped popular targets within ``TWO_TYPO_MAX_RANK`` whose key has at least
     ``TWO_TYPO_MIN_LEN`` characters, by :func:`anchor_key` for each query length within two of
     theirs (the two-typo technique's candidates: :meth:`two_typo_candidates`)."""
-    typo_anchor_keys: dict[str, list[str]] = field(default_factory=dict)
+    typo_anchor_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """The keys of ``typo_anchors``' targets, in the same order (compared in one rapidfuzz call)."""
 
     @classmethod
@@ -177,56 +188,63 @@ class CandidateIndex:
                 by_key[target.forms.key] = target
             elif target.watched and not previous.watched:
                 by_key[target.forms.key] = Target(previous.forms, previous.rank, previous.popularity, True)
-        by_skeleton: dict[str, list[Target]] = {}
-        by_folded: dict[str, list[Target]] = {}
-        watched_edit: dict[str, list[Target]] = {}
-        by_words: dict[str, list[Target]] = {}
-        scoped_edit: dict[str, dict[str, list[Target]]] = {}
+        # Each table maps a key to a tuple, grown by concatenation (buckets are small) from one
+        # 1-tuple per target (per folded form for the pieces), so most values are the same few
+        # objects across tables: a cached index is read back object by object, and this halves them.
+        by_skeleton: dict[str, tuple[Target, ...]] = {}
+        by_folded: dict[str, tuple[Target, ...]] = {}
+        watched_edit: dict[str, tuple[Target, ...]] = {}
+        by_words: dict[str, tuple[Target, ...]] = {}
+        scoped_edit: dict[str, dict[str, tuple[Target, ...]]] = {}
         scopes: set[str] = set()
-        by_singular: dict[str, list[Target]] = {}
-        typo_anchors: dict[str, list[Target]] = {}
-        by_core: dict[str, list[Target]] = {}
+        by_singular: dict[str, tuple[Target, ...]] = {}
+        typo_anchors: dict[str, tuple[Target, ...]] = {}
+        typo_anchor_keys: dict[str, tuple[str, ...]] = {}
+        by_core: dict[str, tuple[Target, ...]] = {}
         cores = registry in TARGET_CORE_REGISTRIES
         for target in by_key.values():
             forms = target.forms
+            one = (target,)
             if cores and forms.scope is None:
                 core = language_core(forms.key, registry)
                 if core is not None:
-                    by_core.setdefault(core, []).append(target)
+                    _add(by_core, core, one)
             if forms.scope is None:
-                by_singular.setdefault(singular_key(tokens(forms.key)), []).append(target)
+                _add(by_singular, singular_key(tokens(forms.key)), one)
                 if target.popular and target.rank <= TWO_TYPO_MAX_RANK and len(forms.key) >= TWO_TYPO_MIN_LEN:
                     n = len(forms.key)
+                    one_key = (forms.key,)
                     for length in range(n - 2, n + 3):  # a query two edits away is this long
                         anchor = anchor_key(forms.key, length)
                         if anchor is not None:
-                            typo_anchors.setdefault(anchor, []).append(target)
-            by_skeleton.setdefault(forms.skeleton, []).append(target)
-            by_folded.setdefault(forms.folded, []).append(target)
+                            _add(typo_anchors, anchor, one)
+                            _add(typo_anchor_keys, anchor, one_key)
+            _add(by_skeleton, forms.skeleton, one)
+            _add(by_folded, forms.folded, one)
             if target.watched:
                 variants = {forms.folded}
                 if len(forms.folded) >= min_deletion_len:
                     variants.update(deletions(forms.folded))
                 for variant in variants:
-                    watched_edit.setdefault(variant, []).append(target)
+                    _add(watched_edit, variant, one)
             words = word_key(forms.key)
             if words is not None:
-                by_words.setdefault(words, []).append(target)
+                _add(by_words, words, one)
             if forms.scope:
                 scopes.add(forms.scope)
                 by_scope = scoped_edit.setdefault(forms.bare, {})
                 folded_scope = char_fold(forms.scope)
                 for variant in {folded_scope, *deletions(folded_scope)}:
-                    by_scope.setdefault(variant, []).append(target)
+                    _add(by_scope, variant, one)
         pieces: dict[int, _Pieces] = {}
         for folded in by_folded:
+            one_folded = (folded,)
             for length in range(max(1, len(folded) - 1), len(folded) + 2):
                 tables = pieces.get(length)
                 if tables is None:
                     tables = pieces[length] = ({}, {}, {})
                 for table, piece in zip(tables, edit_keys(folded, length), strict=True):
-                    table.setdefault(piece, []).append(folded)
-        typo_anchor_keys = {anchor: [t.forms.key for t in ts] for anchor, ts in typo_anchors.items()}
+                    _add(table, piece, one_folded)
         return cls(
             registry,
             by_key,
@@ -346,15 +364,15 @@ import io as _io  # noqa: E402
 import pickle as _pickle  # noqa: E402
 import typing as _typing  # noqa: E402
 from collections.abc import Iterator as _Iterator  # noqa: E402
+from collections.abc import Mapping as _Mapping  # noqa: E402
 from contextlib import contextmanager as _contextmanager  # noqa: E402
 from functools import cache as _cache  # noqa: E402
-from typing import Any as _Any  # noqa: E402
 
 from typostream.agents.domain.errors import IndexCacheError  # noqa: E402
 
-__all__ += ["INDEX_FORMAT", "dump_index", "load_index", "paused_gc"]
+__all__ += ["INDEX_FORMAT", "dump_index", "load_index", "load_index_tables", "paused_gc"]
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 """Version of :func:`dump_index`'s encoding; a change to it must invalidate every cached index."""
 
 _INDEX_DATA = {cls.__name__: cls for cls in (CandidateIndex, Target, NameForms)}
@@ -415,13 +433,14 @@ def _layout() -> tuple[_Any, ...]:
     return INDEX_FORMAT, tuple(f.name for f in _dataclasses.fields(Target)), tuple(NameForms._fields)
 
 
-def dump_index(index: CandidateIndex) -> bytes:
-    """``index`` as bytes :func:`load_index` reads back; :class:`IndexCacheError` when it holds an
-    object of a class the format does not allow (a new index structure needs its class allowed)."""
+def dump_index(index: CandidateIndex, tables: _Mapping[str, _Any] | None = None) -> bytes:
+    """``index`` (and ``tables``: plain data stored with it, the :mod:`.derived` tables) as bytes
+    :func:`load_index` reads back; :class:`IndexCacheError` when they hold an object of a class the
+    format does not allow (a new index structure needs its class allowed)."""
     buffer = _io.BytesIO()
     try:
         with paused_gc():
-            _Pickler(buffer, protocol=5).dump((_layout(), index))
+            _Pickler(buffer, protocol=5).dump((_layout(), index, dict(tables or {})))
     except _pickle.PicklingError as exc:
         raise IndexCacheError(f"cannot encode the {index.registry} index: {exc}") from exc
     return buffer.getvalue()
@@ -430,16 +449,23 @@ def dump_index(index: CandidateIndex) -> bytes:
 def load_index(data: bytes, registry: str) -> CandidateIndex:
     """The index :func:`dump_index` wrote for ``registry``; :class:`IndexCacheError` when ``data`` is
     damaged, names a class other than the index's own, or is not an index of ``registry``."""
+    return load_index_tables(data, registry)[0]
+
+
+def load_index_tables(data: bytes, registry: str) -> tuple[CandidateIndex, dict[str, _Any]]:
+    """:func:`load_index`, and the tables stored with the index."""
     try:
         with paused_gc():
             loaded = _Unpickler(_io.BytesIO(data)).load()
     except Exception as exc:  # any damage: truncated, a bad opcode, a foreign class, bad arguments
         raise IndexCacheError(f"cached {registry} index unreadable: {type(exc).__name__}: {exc}") from exc
-    if not (isinstance(loaded, tuple) and len(loaded) == 2 and type(loaded[1]) is CandidateIndex):
+    if not (isinstance(loaded, tuple) and loaded):
         raise IndexCacheError(f"cached data is not a {registry} index")
-    layout, index = loaded
-    if layout != _layout():
+    if loaded[0] != _layout():
         raise IndexCacheError("cached index written by another version of the index code")
+    if len(loaded) != 3 or type(loaded[1]) is not CandidateIndex or type(loaded[2]) is not dict:
+        raise IndexCacheError(f"cached data is not a {registry} index")
+    _, index, tables = loaded
     if index.registry != registry:
         raise IndexCacheError(f"cached data is not a {registry} index")
     hints = _field_hints()
@@ -448,7 +474,7 @@ def load_index(data: bytes, registry: str) -> CandidateIndex:
     for name, hint in hints.items():
         if not _conforms(getattr(index, name), hint):
             raise IndexCacheError(f"cached {registry} index: {name} does not hold {hint}")
-    return index
+    return index, tables
 
 
 @_cache

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Self
 
 import confusable_homoglyphs
 
+from typostream.agents.domain.detection import derived
 from typostream.agents.domain.detection.tunables import ASCII_FOLDS, SEPARATORS, SEQUENCE_FOLDS
 from typostream.agents.domain.errors import UnknownRegistryError
 from typostream.agents.domain.vocabulary import DETECTOR_REGISTRIES
@@ -100,7 +101,7 @@ def _load_confusables() -> dict[str, Any]:
     return data
 
 
-@lru_cache(maxsize=1)
+@derived.table("names.fold_table")  # once per process, or read with a cached index
 def _fold_table() -> dict[int, str]:
     """Map every confusable character to its ASCII look-alike, from the Unicode confusables table."""
     table: dict[int, str] = {}

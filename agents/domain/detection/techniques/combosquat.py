@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from functools import cache
 from typing import ClassVar
 
 from rapidfuzz.distance import DamerauLevenshtein
 
+from typostream.agents.domain.detection import derived
 from typostream.agents.domain.detection.affixes import language_core
 from typostream.agents.domain.detection.index import CandidateIndex, Target
 from typostream.agents.domain.detection.names import squash, tokens
@@ -81,7 +81,7 @@ def family_counts(names: Sequence[str]) -> tuple[Counter[str], Counter[str]]:
     return heads, tails
 
 
-@cache
+@derived.table("combosquat.families", per="registry")  # once per process, or read with a cached index
 def families(registry: str) -> tuple[frozenset[str], frozenset[str]]:
     """Squashed popular names that head (prefix) / tail (suffix) ``FAMILY_MIN_NAMES`` popular names."""
     heads, tails = family_counts([row.name.lower() for row in load_popular(registry)])

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import cache
 from typing import ClassVar
 
 from rapidfuzz.distance import DamerauLevenshtein
 
+from typostream.agents.domain.detection import derived
 from typostream.agents.domain.detection.index import CandidateIndex, Target
 from typostream.agents.domain.detection.names import NameForms, fold
 from typostream.agents.domain.detection.popular import load_popular
@@ -65,7 +65,7 @@ def legacy_families(names: Iterable[str], min_names: int = SCOPE_LEGACY_FAMILY) 
     return frozenset(prefix for prefix, n in counts.items() if n >= min_names)
 
 
-@cache
+@derived.table("scope.legacy_scopes", per="npm")  # once per process, or read with a cached index
 def legacy_scopes() -> frozenset[str]:
     """npm scopes that moved from a popular unscoped family (``@babel`` from ``babel-*``)."""
     return legacy_families(row.name.lower() for row in load_popular("npm"))
