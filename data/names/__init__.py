@@ -12,6 +12,8 @@ with a header line; columns are found by name), so a benchmark can be pointed at
 from __future__ import annotations
 
 import gzip
+import lzma
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -81,3 +83,44 @@ def iter_pypi_unranked(path: Path | str = PYPI_FILE) -> Iterator[str]:
     for row in iter_rows(path):
         if not row.get(RANK, ""):
             yield row["name"]
+
+
+# --- every PyPI name (benchmarks/replay.py) ------------------------------------------------------
+# ``pypi-all.txt.xz``: every PyPI project name of the source list, one per line (no header), PEP 503
+# normalised, distinct, sorted by code point; written by ``generate.py`` (its docstring has the shape).
+
+__all__ += ["PYPI_ALL_FILE", "iter_pypi_all", "pypi_all_names"]
+
+PYPI_ALL_FILE = NAMES_DIR / "pypi-all.txt.xz"
+
+
+def _open_list(path: Path) -> TextIO:
+    if path.suffix == ".xz":
+        return lzma.open(path, "rt", encoding="utf-8")
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def iter_pypi_all(path: Path | str = PYPI_ALL_FILE) -> Iterator[str]:
+    """Every name of a one-name-a-line list (``.xz``, ``.gz`` or plain), in file order, blanks skipped.
+
+    A missing file raises :class:`FileNotFoundError` naming it and how to regenerate it; a corrupt
+    or truncated compressed file raises :class:`ValueError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such name list (regenerate it with data/names/generate.py)")
+    try:
+        with _open_list(path) as handle:
+            for line in handle:
+                name = line.rstrip("\r\n")
+                if name:
+                    yield name
+    except (lzma.LZMAError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: corrupt or truncated name list ({exc})") from exc
+
+
+def pypi_all_names(path: Path | str = PYPI_ALL_FILE) -> list[str]:
+    """Every PyPI project name (see :func:`iter_pypi_all`), read into a list."""
+    return list(iter_pypi_all(path))
