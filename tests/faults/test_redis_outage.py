@@ -11,11 +11,9 @@ cache counting the Redis errors and serving from Redis again once it is back.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -37,7 +35,7 @@ from tests.faults.harness import (
     wait_stored,
 )
 from tests.faults.inputs import KNOWN_MALICIOUS, Replay, replay
-from tests.integration.conftest import WorkerFactory
+from tests.integration.conftest import WorkerFactory, serve_in_thread
 from typostream.agents.domain.content import analyse
 from typostream.agents.domain.messages import threat_id_for
 from typostream.agents.domain.metadata import parse_npm
@@ -100,26 +98,9 @@ def redis_proc(tmp_path: Path) -> Iterator[RedisProcess]:
 @pytest.fixture
 def registry() -> Iterator[tuple[str, web.Application]]:
     """The fixture npm/PyPI registry from a background thread: (base URL, its aiohttp app)."""
-    port = free_port()
-    loop = asyncio.new_event_loop()
     app = make_app()
-    runner = web.AppRunner(app)
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield f"http://127.0.0.1:{port}", app
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with serve_in_thread(app) as url:
+        yield url, app
 
 
 def enrichment_threat_ids(inputs: Replay) -> set[str]:

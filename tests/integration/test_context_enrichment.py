@@ -5,7 +5,6 @@ combined into one threat whose evidence lists every signal, on the threats topic
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -13,10 +12,17 @@ from aiohttp import web
 from jsonschema import Draft202012Validator
 
 from tests.agents.domain.context.context_registry import HITS, make_app
-from tests.integration.conftest import WorkerFactory, clickhouse_rows, consume_all, produce, publish, wait_for
+from tests.integration.conftest import (
+    WorkerFactory,
+    clickhouse_rows,
+    consume_all,
+    produce,
+    publish,
+    serve_in_thread,
+    wait_for,
+)
 from typostream.schemas import load_json_schema
 from typostream.streams.config import Settings
-from typostream.streams.stack.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -24,26 +30,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def context_registry() -> Iterator[tuple[str, web.Application]]:
     """The context fixture registry served from a background thread: (base URL, its app)."""
-    port = free_port()
-    loop = asyncio.new_event_loop()
     app = make_app()
-    runner = web.AppRunner(app)
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield f"http://127.0.0.1:{port}", app
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with serve_in_thread(app) as url:
+        yield url, app
 
 
 def test_context_threats_list_every_signal(

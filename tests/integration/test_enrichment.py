@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from collections.abc import Iterator
 
 import pytest
-from aiohttp import web
 
 from tests.agents.enrichment.fixture_registry import make_app
-from tests.integration.conftest import WorkerFactory, consume_all, produce, publish, wait_for
+from tests.integration.conftest import WorkerFactory, consume_all, produce, publish, serve_in_thread, wait_for
 from typostream.streams.config import Settings
-from typostream.streams.stack.processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -25,25 +22,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def fixture_registry() -> Iterator[str]:
     """The fixture npm/PyPI registry served from a background thread; yields its base URL."""
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(make_app())
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with serve_in_thread(make_app()) as url:
+        yield url
 
 
 def test_known_malicious_and_install_script_patterns_become_threats(
