@@ -19,13 +19,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +35,7 @@ import yaml
 from aiohttp import web
 
 from tests.alert_receiver import ThreadedReceiver, threaded_receiver
-from tests.integration.conftest import consume_all, produce
+from tests.integration.conftest import consume_all, produce, serve_in_thread
 from tests.streams.feeds.fixture_feeds import Registries, make_app, seeded
 from typostream.agents.adapters.advisory_index import sync
 from typostream.streams.config import Settings
@@ -137,30 +135,7 @@ def wait_until(
 
 
 # --- servers in threads --------------------------------------------------------------------------------
-@contextmanager
-def serve(app: web.Application) -> Iterator[str]:
-    """An aiohttp app on 127.0.0.1 in a background thread; yields its base URL."""
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+serve = serve_in_thread  # an aiohttp app on 127.0.0.1 in a background thread; yields its base URL
 
 
 def slow_registry() -> web.Application:
