@@ -232,7 +232,8 @@ def test_mask_url_never_shows_a_userinfo_password(
     password: str, scheme: str, user: str, host: str, port: str, path: str, query: str
 ) -> None:
     url = f"{scheme}://{user}:{password}@{host}{port}{path}{query}"
-    assume(password not in url.replace(password, ""))  # not also a piece of the host, scheme...
+    # the URL without the password must not contain it (as a piece of the host, scheme...)
+    assume(password not in f"{scheme}://{user}:@{host}{port}{path}{query}")
     masked = mask_url(url)
     assert not _leaks(masked, password), masked
     assert not _leaks(masked, quote(password, safe="")), masked
@@ -263,7 +264,10 @@ def test_mask_url_never_shows_a_query_password(
 ) -> None:
     value = quote(password, safe="") if encode else password
     url = f"{scheme}://{host}{port}{path}?{before}{parameter}={value}{after}"
-    assume(password not in url.replace(value, "") and value not in url.replace(value, ""))
+    # built without the value, not by deleting it: "user" deleted from "?user=u&password=user" hides
+    # that the parameter name "user" still shows it
+    skeleton = f"{scheme}://{host}{port}{path}?{before}{parameter}={after}"
+    assume(password not in skeleton and value not in skeleton)
     masked = mask_url(url)
     assert not _leaks(masked, password), masked
     assert not _leaks(masked, value), masked
@@ -275,7 +279,7 @@ def test_mask_url_hides_userinfo_and_query_credentials_together(
     password: str, token: str, scheme: str, user: str, host: str, port: str, path: str, query: str
 ) -> None:
     url = f"{scheme}://{user}:{password}@{host}{port}{path}?token={quote(token, safe='')}"
-    skeleton = url.replace(password, "").replace(quote(token, safe=""), "")
+    skeleton = f"{scheme}://{user}:@{host}{port}{path}?token="
     assume(password not in skeleton and token not in skeleton and quote(token, safe="") not in skeleton)
     masked = mask_url(url)
     assert not _leaks(masked, password) and not _leaks(masked, quote(token, safe="")), masked
