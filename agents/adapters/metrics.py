@@ -222,6 +222,25 @@ def count_scanned(registry: str) -> None:
     (child if child is not None else PACKAGES_SCANNED.labels(registry)).inc()
 
 
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, bound once per label set: ``labels()`` validates and looks the
+    child up under a lock on every call (1.3 µs, the child's ``inc`` 0.3 µs). For label sets of a
+    bounded vocabulary (types, severities, techniques, targets up to :data:`MAX_TARGET_LABELS`)."""
+    key = (metric, labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
+def count_threat(threat_type: str, severity: str) -> None:
+    """One threat event sent to the threats topic (``typostream_threats_emitted_total``)."""
+    child(THREATS_EMITTED, threat_type, severity).inc()
+
+
 def parse_timestamp(value: object) -> float | None:
     """Epoch seconds of an ISO 8601 / RFC 3339 string (``Z`` or an offset; naive = UTC); None if unusable."""
     if not isinstance(value, str) or not value:
@@ -258,16 +277,17 @@ def observe_threat(threat: Mapping[str, Any], event: Mapping[str, Any], now: flo
     """
     try:
         detail, package = threat["threat"], threat["package"]
-        THREAT_TECHNIQUES.labels(threat["type"], detail["technique"], threat["severity"]).inc()
+        child(THREAT_TECHNIQUES, threat["type"], detail["technique"], threat["severity"]).inc()
         key = (str(package["registry"]), str(detail["target"]))
     except (KeyError, TypeError):
         key = None
     if key is not None:
-        with _targets_lock:
-            if key not in _targets and len(_targets) >= MAX_TARGET_LABELS:
-                key = (key[0], "_other")
-            _targets.add(key)
-        THREAT_TARGETS.labels(*key).inc()
+        if key not in _targets:
+            with _targets_lock:
+                if key not in _targets and len(_targets) >= MAX_TARGET_LABELS:
+                    key = (key[0], "_other")
+                _targets.add(key)
+        child(THREAT_TARGETS, *key).inc()
     observe_threat_latency(event.get("created_date"), event.get("received_at"), now)
 
 

@@ -121,7 +121,7 @@ async def process(
         if threats:
             for threat in threats:
                 await send(names.threats, key, dumps(threat))
-                metrics.THREATS_EMITTED.labels(threat["type"], threat["severity"]).inc()
+                metrics.count_threat(threat["type"], threat["severity"])
                 metrics.observe_threat(threat, value)  # technique, target, publish → threat latency
             last = with_last_threat({}, max(threats, key=_risk))["last_threat"]
             headers = [(LAST_THREAT_HEADER, dumps(last))]
