@@ -195,6 +195,19 @@ def test_replay_with_other_batching_writes_no_duplicate_rows(
     assert analytics.count_events() == 5_010
 
 
+def test_the_stored_id_check_matches_ids_with_quotes_and_non_string_ids(
+    sink: ClickHouseSink, event_factory: Callable[..., Row]
+) -> None:
+    # The ids travel as one server-side Array(String) parameter, compared as they are stored
+    # (str() of the value): quotes, backslashes and commas must not break or widen the match.
+    odd = [event_factory(i, event_id=eid) for i, eid in enumerate(["a'b", "c\\d", "e,f", 'g"h'])]
+    numeric = event_factory(9, event_id=12345)  # stored as '12345'
+    sink.insert_events([*odd, numeric])
+    sink.insert_events([*reversed(odd), numeric, event_factory(10, event_id="e")])  # another batching
+    stored = sink.connection.client.query("SELECT event_id FROM events ORDER BY event_id").result_rows
+    assert [r[0] for r in stored] == sorted(["a'b", "c\\d", "e,f", 'g"h', "12345", "e"])
+
+
 def test_concurrent_writers_duplicates_still_collapse_with_final(
     analytics: ClickHouseAnalytics,
     sink: ClickHouseSink,
