@@ -10,12 +10,18 @@ measured in the same run as the baselines it is compared with:
   :class:`ClickHouseSink` in batches, committing offsets after each batch is delivered.
 * **raw pass-through**: the previous baseline (validate + detect + produce only), for continuity.
 * **worker**: ``typostream worker`` (``--processes N`` for each N of ``--processes``) consuming the
-  same events; the clock runs from the first publish to the last event row in ClickHouse, after a
-  warm-up batch has gone through every process.
-* **latency**: before the throughput run, on the same warmed-up worker, a paced producer publishes
-  squats (every publish yields a threat: twice the records of a normal mix) at each offered rate;
-  each threat is timed from its publish to its arrival on ``typostream.threats``. The backlog the
-  runs leave is written to ClickHouse before the throughput clock starts.
+  same events; the clock runs from the first publish to the last event row in ClickHouse (the
+  store's ``typostream_sink_rows_total{table="events"}``, polled every 0.1 s, then confirmed by a
+  ``count() FINAL``), after a warm-up batch has gone through every process.
+* **latency**: on a warmed-up worker of its own (fresh topics; the throughput run gets another
+  one), a paced producer publishes squats (every publish yields a threat: twice the records of a
+  normal mix) at each offered rate; each threat is timed from its publish to its arrival on
+  ``typostream.threats`` by a consumer polling with a 5 ms fetch wait. The same rates in the same
+  order are first timed against a **raw echo**: aiokafka consuming the input, validate + detect,
+  producing the threats (no Faust, no agents) on topics of its own. It is the floor the embedded
+  broker sets: Tansu answers a fetch more slowly the more record batches a partition holds (a
+  paced publisher makes one batch per publish), so every figure worsens along a run, the raw
+  echo's too.
 * **RSS and CPU**: the peak resident memory of each worker process during the run, and the CPU
   time each spent per event during the throughput run (/proc).
 
@@ -40,7 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +80,8 @@ from typostream.streams.topics import ensure_topics
 from typostream.streams.worker_process import WorkerProcess
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.md"
+PROBE_FETCH_WAIT_MS = 5
+RAW_ECHO_LABEL = "raw echo baseline (aiokafka consume → detect → produce threats, 1 process)"
 PARTS = ("raw", "throughput", "latency")
 
 
@@ -124,16 +132,47 @@ class RawResult:
         return self.events / self.seconds
 
 
-async def raw_passthrough(settings: Settings, assessor: Assessor, n: int) -> float:
-    """The previous baseline: consume, validate + detect, produce results; returns seconds."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=2)
+@contextlib.asynccontextmanager
+async def kafka_clients(
+    settings: Settings, *topics: str, linger_ms: int = 2, **consumer_options: Any
+) -> AsyncIterator[tuple[AIOKafkaConsumer, AIOKafkaProducer]]:
+    """A started consumer (subscribed to ``topics``, if any) and producer, stopped on the way out."""
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.kafka_bootstrap, **consumer_options)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=linger_ms)
     await consumer.start()
     await producer.start()
     try:
-        tps = [TopicPartition(settings.topic_input, p) for p in range(settings.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        yield consumer, producer
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def assign_input(consumer: AIOKafkaConsumer, settings: Settings, *, from_start: bool) -> None:
+    """Read every input partition from its first record, or from its end."""
+    tps = [TopicPartition(settings.topic_input, p) for p in range(settings.partitions)]
+    consumer.assign(tps)
+    await (consumer.seek_to_beginning(*tps) if from_start else consumer.seek_to_end(*tps))
+
+
+def detect_record(
+    record: Any, settings: Settings, assessor: Assessor, now: str
+) -> tuple[bytes, dict[str, Any], list[bytes]] | None:
+    """Validate + detect one consumed record: its key, event message and serialised threat events
+    (None if it is invalid)."""
+    try:
+        event = parse_publish(record.value, settings.max_event_bytes)
+    except InvalidEventError:
+        return None
+    value = event_message(event, record.partition, record.offset, now)
+    threats = assessor.assess(event.name, event.registry, event.version).threats
+    return event.key.encode(), value, [orjson.dumps(threat_event(value, threat, now)) for threat in threats]
+
+
+async def raw_passthrough(settings: Settings, assessor: Assessor, n: int) -> float:
+    """The previous baseline: consume, validate + detect, produce results; returns seconds."""
+    async with kafka_clients(settings, enable_auto_commit=False) as (consumer, producer):
+        await assign_input(consumer, settings, from_start=True)
         done, started = 0, time.perf_counter()
         while done < n:
             batch = await consumer.getmany(timeout_ms=500, max_records=2000)
@@ -141,107 +180,136 @@ async def raw_passthrough(settings: Settings, assessor: Assessor, n: int) -> flo
             for records in batch.values():
                 for record in records:
                     done += 1
-                    try:
-                        event = parse_publish(record.value, settings.max_event_bytes)
-                    except InvalidEventError:
+                    detected = detect_record(record, settings, assessor, now)
+                    if detected is None:
                         continue
-                    value = event_message(event, record.partition, record.offset, now)
-                    for threat in assessor.assess(event.name, event.registry, event.version).threats:
-                        await producer.send(
-                            settings.topic_threats, orjson.dumps(threat_event(value, threat, now))
-                        )
-                    await producer.send(settings.topic_events, orjson.dumps(value), key=event.key.encode())
+                    key, value, threats = detected
+                    for threat in threats:
+                        await producer.send(settings.topic_threats, threat)
+                    await producer.send(settings.topic_events, orjson.dumps(value), key=key)
         await producer.flush()
         return time.perf_counter() - started
-    finally:
-        await consumer.stop()
-        await producer.stop()
 
 
 async def raw_same_work(settings: Settings, assessor: Assessor, n: int, root: Path) -> float:
     """The worker's work without Faust, in one process (see the module docstring); returns seconds."""
     import rocksdict
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id="raw-same-work", enable_auto_commit=False
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=2)
     connection = ClickHouseConnection.open(f"chdb://{root / 'raw-clickhouse'}", root / "raw-clickhouse")
     sink = ClickHouseSink(connection, batch_size=settings.sink_batch_size)
     sink.ensure_schema()
     dbs = [rocksdict.Rdict(str(root / f"raw-table-{p}")) for p in range(settings.partitions)]
     changelog = f"{settings.app_id}-packages-changelog"
-    await consumer.start()
-    await producer.start()
     dumps = orjson.dumps
+    clients = kafka_clients(settings, group_id="raw-same-work", enable_auto_commit=False)
     try:
-        tps = [TopicPartition(settings.topic_input, p) for p in range(settings.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        done, started = 0, time.perf_counter()
-        while done < n:
-            batch = await consumer.getmany(timeout_ms=500, max_records=settings.sink_batch_size)
-            now = utc_now_iso()
-            pending: list[Any] = []
-            rows: list[dict[str, Any]] = []
-            threat_rows: list[dict[str, Any]] = []
-            states: dict[str, tuple[int, dict[str, Any]]] = {}
-            offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-            for tp, records in batch.items():
-                for record in records:
-                    done += 1
-                    try:
-                        event = parse_publish(record.value, settings.max_event_bytes)
-                    except InvalidEventError:
-                        continue
-                    value = event_message(event, record.partition, record.offset, now)
-                    result = assessor.assess(event.name, event.registry, event.version)
-                    threats = [threat_event(value, t, now) for t in result.threats]
-                    analysed = analysed_message(value, result.verdict, result.threats)
-                    key = event.key.encode()
-                    headers = None
-                    for threat in threats:
-                        pending.append(await producer.send(settings.topic_threats, dumps(threat), key=key))
-                    if threats:
-                        last = with_last_threat({}, max(threats, key=lambda t: t["threat"]["risk_score"]))
-                        headers = [(LAST_THREAT_HEADER, dumps(last["last_threat"]))]
-                    pending.append(
-                        await producer.send(
-                            settings.topic_analysed, dumps(analysed), key=key, headers=headers
+        async with clients as (consumer, producer):
+            await assign_input(consumer, settings, from_start=True)
+            done, started = 0, time.perf_counter()
+            while done < n:
+                batch = await consumer.getmany(timeout_ms=500, max_records=settings.sink_batch_size)
+                now = utc_now_iso()
+                pending: list[Any] = []
+                rows: list[dict[str, Any]] = []
+                threat_rows: list[dict[str, Any]] = []
+                states: dict[str, tuple[int, dict[str, Any]]] = {}
+                offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+                for tp, records in batch.items():
+                    for record in records:
+                        done += 1
+                        try:
+                            event = parse_publish(record.value, settings.max_event_bytes)
+                        except InvalidEventError:
+                            continue
+                        value = event_message(event, record.partition, record.offset, now)
+                        result = assessor.assess(event.name, event.registry, event.version)
+                        threats = [threat_event(value, t, now) for t in result.threats]
+                        analysed = analysed_message(value, result.verdict, result.threats)
+                        key = event.key.encode()
+                        headers = None
+                        for threat in threats:
+                            pending.append(
+                                await producer.send(settings.topic_threats, dumps(threat), key=key)
+                            )
+                        if threats:
+                            last = with_last_threat({}, max(threats, key=lambda t: t["threat"]["risk_score"]))
+                            headers = [(LAST_THREAT_HEADER, dumps(last["last_threat"]))]
+                        pending.append(
+                            await producer.send(
+                                settings.topic_analysed, dumps(analysed), key=key, headers=headers
+                            )
                         )
+                        partition = (murmur2(key) & 0x7FFFFFFF) % settings.partitions  # the keyed partition
+                        previous = states[event.key][1] if event.key in states else None
+                        if previous is None:
+                            stored = dbs[partition].get(key)
+                            previous = orjson.loads(stored) if stored is not None else None
+                        state = update_package_state(previous, analysed)
+                        if headers:
+                            state["last_threat"] = last["last_threat"]
+                        states[event.key] = (partition, state)
+                        rows.append(analysed)
+                        threat_rows.extend(threats)
+                    if records:
+                        offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+                for key_text, (partition, state) in states.items():
+                    encoded = dumps(state)
+                    pending.append(
+                        await producer.send(changelog, encoded, key=dumps(key_text), partition=partition)
                     )
-                    partition = (murmur2(key) & 0x7FFFFFFF) % settings.partitions  # the keyed partition
-                    previous = states[event.key][1] if event.key in states else None
-                    if previous is None:
-                        stored = dbs[partition].get(key)
-                        previous = orjson.loads(stored) if stored is not None else None
-                    state = update_package_state(previous, analysed)
-                    if headers:
-                        state["last_threat"] = last["last_threat"]
-                    states[event.key] = (partition, state)
-                    rows.append(analysed)
-                    threat_rows.extend(threats)
-                if records:
-                    offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
-            for key_text, (partition, state) in states.items():
-                encoded = dumps(state)
-                pending.append(
-                    await producer.send(changelog, encoded, key=dumps(key_text), partition=partition)
-                )
-                dbs[partition][key_text.encode()] = encoded
-            for delivery in pending:
-                await delivery
-            await sink.write("events", rows)
-            await sink.write("threats", threat_rows)
-            if offsets:
-                await consumer.commit(offsets)
-        return time.perf_counter() - started
+                    dbs[partition][key_text.encode()] = encoded
+                for delivery in pending:
+                    await delivery
+                await sink.write("events", rows)
+                await sink.write("threats", threat_rows)
+                if offsets:
+                    await consumer.commit(offsets)
+            return time.perf_counter() - started
     finally:
-        await consumer.stop()
-        await producer.stop()
         for db in dbs:
             db.close()
         connection.close()
+
+
+async def raw_echo(settings: Settings, assessor: Assessor, stop: asyncio.Event, ready: asyncio.Event) -> None:
+    """The latency baseline: the detect path without Faust or typostream's agents, in one process.
+
+    An aiokafka consumer on the input (the worker's fetch wait), validate + detect each message and
+    produce its threats (linger 0), the deliveries of each fetched batch awaited before the next,
+    as the detect agent does; runs until ``stop``.
+    """
+    clients = kafka_clients(
+        settings, linger_ms=0, enable_auto_commit=False, fetch_max_wait_ms=settings.fetch_max_wait_ms
+    )
+    async with clients as (consumer, producer):
+        await assign_input(consumer, settings, from_start=False)
+        ready.set()
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100)
+            now = utc_now_iso()
+            pending = []
+            for records in batch.values():
+                for record in records:
+                    detected = detect_record(record, settings, assessor, now)
+                    for threat in detected[2] if detected is not None else ():
+                        pending.append(await producer.send(settings.topic_threats, threat))
+            for delivery in pending:
+                await delivery
+
+
+async def raw_latency(
+    settings: Settings, assessor: Assessor, rates: Sequence[int], durations: dict[int, float]
+) -> dict[int, Latency]:
+    """:func:`latency_at` each rate, in the worker runs' order, against :func:`raw_echo` on its own
+    topics: what the embedded broker and the detection itself cost publish → threat."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    echo = asyncio.create_task(raw_echo(settings, assessor, stop, ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 60)
+        return {rate: await latency_at(settings, rate, durations[rate]) for rate in rates}
+    finally:
+        stop.set()
+        await echo
 
 
 # -- the worker --------------------------------------------------------------------------------
@@ -335,18 +403,53 @@ class Memory:
 
 
 def clickhouse_events(worker: WorkerProcess) -> int:
+    """Event rows in ClickHouse (``count() FINAL`` in the store process: poll it rarely)."""
     stats = worker.stats() or {}
     return int(stats.get("clickhouse_events") or 0)
 
 
-def wait_for(worker: WorkerProcess, done: Callable[[], bool], timeout_s: float, what: str) -> None:
+def sink_rows(port: int) -> float:
+    """``typostream_sink_rows_total{table="events"}`` of the process on ``port`` (0 without an answer):
+    rows the sink has written, a counter read from memory, cheap to poll."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2.0) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith('typostream_sink_rows_total{table="events"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def wait_for_rows(worker: WorkerProcess, expected: int, timeout_s: float, what: str) -> float:
+    """Until ``expected`` event rows are in ClickHouse; returns the ``time.monotonic()`` they were.
+
+    The sink's row counter is polled every 0.1 s, then ``count() FINAL`` confirms it (if it does
+    not yet, because a retried write counted some rows twice, the time is when it does). Polling
+    ``count() FINAL`` itself (two queries a poll over a table of up to 250k rows) cost the store
+    process CPU the pipeline needs."""
+    port = worker.settings.web_port
+    wait_for(worker, lambda: sink_rows(port) >= expected, timeout_s, what, poll_s=0.1)
+    reached = time.monotonic()
+    if clickhouse_events(worker) >= expected:
+        return reached
+    wait_for(worker, lambda: clickhouse_events(worker) >= expected, 60, f"{what} (count FINAL)")
+    return time.monotonic()
+
+
+def wait_for(
+    worker: WorkerProcess, done: Callable[[], bool], timeout_s: float, what: str, poll_s: float = 0.25
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not worker.alive():
             raise RuntimeError(f"worker died (code {worker.returncode}); see {worker.log_path}")
         if done():
             return
-        time.sleep(0.25)  # each poll is two count() queries in the store process: not too often
+        time.sleep(poll_s)
     raise TimeoutError(f"{what} not done after {timeout_s:.0f}s; see {worker.log_path}")
 
 
@@ -406,6 +509,41 @@ def run_worker(
     rates: Sequence[int],
     durations: dict[int, float],
 ) -> WorkerRun:
+    """Latency (``rates``) and throughput (``events``) of ``typostream worker --processes N``.
+
+    Each on a worker of its own with fresh topics: the embedded broker answers fetches more slowly
+    the more record batches a partition holds, and a paced publisher makes one batch per publish,
+    so a throughput run after the latency runs measured the broker's slowdown as much as the worker.
+    Peak RSS is over both workers; CPU per event is the throughput run's.
+    """
+    latency: dict[int, Latency] = {}
+    memory: dict[str, float] = {}
+    seconds, cpu = 0.0, {}
+    if rates:
+        with started_worker(base, root, processes) as (worker, settings, sampler, done):
+            latency = {rate: asyncio.run(latency_at(settings, rate, durations[rate])) for rate in rates}
+            total = done + sum(lat.offered for lat in latency.values())
+            wait_for_rows(worker, total, 600, "the latency runs' backlog")
+            memory = sampler.stop()
+    if events:
+        with started_worker(base, root, processes) as (worker, settings, sampler, done):
+            pid = worker.process.pid if worker.process else 0
+            cpu_before = cpu_seconds(pid)
+            started = time.monotonic()
+            asyncio.run(produce_lines(settings, events, settings.topic_input))
+            seconds = wait_for_rows(worker, done + len(events), 1800, "the run") - started
+            cpu = {role: t - cpu_before.get(role, 0.0) for role, t in cpu_seconds(pid).items()}
+            for role, mb in sampler.stop().items():
+                memory[role] = max(memory.get(role, 0.0), mb)
+    return WorkerRun(processes, len(events), seconds, memory, latency=latency, cpu=cpu)
+
+
+@contextlib.contextmanager
+def started_worker(
+    base: Settings, root: Path, processes: int
+) -> Iterator[tuple[WorkerProcess, Settings, Memory, int]]:
+    """A worker on topics and a chDB of its own, warmed up: (worker, its settings, its RSS sampler,
+    the event rows written so far). Stopped on exit."""
     run_id = uuid.uuid4().hex[:6]
     port = free_ports(processes + 1)
     settings = base.replace(
@@ -434,24 +572,8 @@ def run_worker(
                 60,
                 "every detect process consuming",
             )
-        # Latency first, on a worker with nothing else to do (as under live traffic); then the
-        # backlog it left is drained before the throughput clock starts.
-        latency = {rate: asyncio.run(latency_at(settings, rate, durations[rate])) for rate in rates}
-        done = len(warm) + sum(lat.offered for lat in latency.values())
-        wait_for(worker, lambda: clickhouse_events(worker) >= done, 600, "the latency runs' backlog")
-        seconds, cpu = 0.0, {}
-        if events:
-            expected = done + len(events)
-            pid = worker.process.pid if worker.process else 0
-            cpu_before = cpu_seconds(pid)
-            started = time.monotonic()
-            asyncio.run(produce_lines(settings, events, settings.topic_input))
-            wait_for(worker, lambda: clickhouse_events(worker) >= expected, 1800, "the run")
-            seconds = time.monotonic() - started
-            cpu = {role: t - cpu_before.get(role, 0.0) for role, t in cpu_seconds(pid).items()}
-        result = WorkerRun(processes, len(events), seconds, {}, latency=latency, cpu=cpu)
-        result.memory = memory.stop()
-        return result
+        yield worker, settings, memory, len(warm)
+        memory.stop()
     finally:
         worker.stop()
 
@@ -476,15 +598,15 @@ class Latency:
 async def latency_at(settings: Settings, rate: int, duration_s: float) -> Latency:
     """Publish squats at ``rate``/s for ``duration_s``; time each to its threat on the threats topic."""
     run = uuid.uuid4().hex[:6]
-    consumer = AIOKafkaConsumer(
-        settings.topic_threats, bootstrap_servers=settings.kafka_bootstrap, fetch_max_wait_ms=2
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=0)
-    await consumer.start()
-    await producer.start()
+    # A 5 ms fetch wait: the embedded broker answers a fetch that finds nothing only when the wait
+    # is over, so this bounds what polling adds; at 2 ms the probe's own fetches (500 a second on
+    # a partition of ever more batches) slowed the broker for everything it measured.
     sent: dict[str, float] = {}
     latencies: list[float] = []
-    try:
+    clients = kafka_clients(
+        settings, settings.topic_threats, linger_ms=0, fetch_max_wait_ms=PROBE_FETCH_WAIT_MS
+    )
+    async with clients as (consumer, producer):
         await consumer.seek_to_end()
 
         async def receive() -> None:
@@ -520,9 +642,6 @@ async def latency_at(settings: Settings, rate: int, duration_s: float) -> Latenc
         with contextlib.suppress(asyncio.CancelledError):
             await receiver
         return Latency(rate, total, achieved, latencies)
-    finally:
-        await consumer.stop()
-        await producer.stop()
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -537,7 +656,11 @@ def markdown(rows: list[list[str]], header: list[str]) -> list[str]:
 
 
 def report(
-    args: argparse.Namespace, raws: list[RawResult], runs: list[WorkerRun], load: tuple[str, str]
+    args: argparse.Namespace,
+    raws: list[RawResult],
+    runs: list[WorkerRun],
+    load: tuple[str, str],
+    raw_latencies: dict[int, Latency] | None = None,
 ) -> list[str]:
     out = [
         f"# Pipeline benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
@@ -548,7 +671,7 @@ def report(
     ]
     same = next((r for r in raws if r.name.startswith("raw same-work")), None)
     through = next((r for r in raws if r.name.startswith("raw pass-through")), None)
-    if raws or runs:
+    if raws or any(r.events for r in runs):
         rows = []
         for raw in raws:
             ratio = f"{raw.rate / same.rate:.0%}" if same else "-"
@@ -562,9 +685,11 @@ def report(
             rows, ["pipeline", "events", "seconds", "events/s", "vs raw same-work", "vs raw pass-through"]
         )
         out.append("")
+    measured = [(RAW_ECHO_LABEL, lat) for lat in (raw_latencies or {}).values()]
+    measured += [(run.label, lat) for run in runs for lat in run.latency.values()]
     latency_rows = [
         [
-            run.label,
+            label,
             f"{lat.rate:,}",
             f"{lat.achieved_rate:,.0f}",
             f"{len(lat.ms):,}/{lat.offered:,}",
@@ -573,8 +698,7 @@ def report(
             f"{lat.pct(0.99):.1f}",
             f"{max(lat.ms) if lat.ms else float('nan'):.1f}",
         ]
-        for run in runs
-        for lat in run.latency.values()
+        for label, lat in measured
     ]
     if latency_rows:
         out += ["## Publish → threat on `typostream.threats` (every publish a squat)", ""]
@@ -583,6 +707,14 @@ def report(
             ["worker", "offered/s", "achieved/s", "threats timed", "p50 ms", "p95 ms", "p99 ms", "max ms"],
         )
         out.append("")
+        if raw_latencies:
+            out += [
+                "The raw echo (no Faust, no agents) is the floor the embedded broker sets. Tansu answers",
+                "fetches more slowly the more record batches a partition holds, and the paced publisher",
+                "makes one per publish: each worker (on topics of its own) and the raw echo run the rates",
+                "in the order shown, so a later rate meets a slower broker.",
+                "",
+            ]
     memory_rows = [
         [
             run.label,
@@ -634,6 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     events = make_events(args.events)
     raws: list[RawResult] = []
     runs: list[WorkerRun] = []
+    raw_latencies: dict[int, Latency] = {}
     with EmbeddedStack(root / "stack", die_with_parent=True) as state:
         base = Settings(
             data_dir=root,
@@ -663,12 +796,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raws.append(RawResult(label, len(events), seconds))
                 print(f"{label}: {len(events) / seconds:,.0f} events/s", flush=True)
             del assessor
+        if rates:
+            assessor = components.build_assessor(base)
+            topics = ("input", "events", "analysed", "threats", "dlq")
+            raw = base.replace(app_id="raw-echo", **{f"topic_{t}": f"raw-echo.{t}" for t in topics})
+            asyncio.run(ensure_topics(raw))
+            raw_latencies = asyncio.run(raw_latency(raw, assessor, rates, durations))
+            for rate, lat in raw_latencies.items():
+                print(f"{RAW_ECHO_LABEL} at {rate}/s: p99 {lat.pct(0.99):.1f} ms", flush=True)
+            del assessor
         if "throughput" in parts or rates:
             for n in processes:
                 run = run_worker(base, root, n, events if "throughput" in parts else [], rates, durations)
                 runs.append(run)
                 print(f"{run.label}: {run.rate:,.0f} events/s", flush=True)
-    lines = report(args, raws, runs, (load_before, loadavg()))
+    lines = report(args, raws, runs, (load_before, loadavg()), raw_latencies)
     print("\n".join(lines))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
