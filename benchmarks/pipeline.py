@@ -351,14 +351,21 @@ def process_tree(pid: int) -> list[int]:
 
 
 def rss_mb(pid: int) -> float:
+    return rss_parts(pid)[0]
+
+
+def rss_parts(pid: int) -> tuple[float, float]:
+    """(resident MB, of which file-backed MB: mapped libraries such as chDB's engine, clean pages
+    the kernel can drop and re-read) of ``pid``, from /proc."""
+    found: dict[str, float] = {}
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
+                if line.startswith(("VmRSS:", "RssFile:")):
+                    found[line.split(":")[0]] = int(line.split()[1]) / 1024
     except OSError:
         pass
-    return 0.0
+    return found.get("VmRSS", 0.0), found.get("RssFile", 0.0)
 
 
 def cmd_role(pid: int) -> str:
@@ -380,6 +387,7 @@ class Memory:
 
     pid: int
     peaks: dict[str, float] = field(default_factory=dict)
+    files: dict[str, float] = field(default_factory=dict)  # file-backed MB at each peak
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -388,7 +396,9 @@ class Memory:
             while not self._stop.is_set():
                 for pid in process_tree(self.pid):
                     role = cmd_role(pid)
-                    self.peaks[role] = max(self.peaks.get(role, 0.0), rss_mb(pid))
+                    rss, file_backed = rss_parts(pid)
+                    if rss > self.peaks.get(role, 0.0):
+                        self.peaks[role], self.files[role] = rss, file_backed
                 self._stop.wait(0.25)
 
         self._thread = threading.Thread(target=sample, daemon=True)
@@ -408,8 +418,8 @@ def clickhouse_events(worker: WorkerProcess) -> int:
     return int(stats.get("clickhouse_events") or 0)
 
 
-def sink_rows(port: int) -> float:
-    """``typostream_sink_rows_total{table="events"}`` of the process on ``port`` (0 without an answer):
+def sink_rows(port: int) -> float | None:
+    """``typostream_sink_rows_total{table="events"}`` of the process on ``port`` (None: no answer):
     rows the sink has written, a counter read from memory, cheap to poll."""
     import urllib.request
 
@@ -417,7 +427,7 @@ def sink_rows(port: int) -> float:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2.0) as response:
             text = response.read().decode()
     except OSError:
-        return 0.0
+        return None
     for line in text.splitlines():
         if line.startswith('typostream_sink_rows_total{table="events"}'):
             return float(line.split()[-1])
@@ -432,7 +442,7 @@ def wait_for_rows(worker: WorkerProcess, expected: int, timeout_s: float, what: 
     ``count() FINAL`` itself (two queries a poll over a table of up to 250k rows) cost the store
     process CPU the pipeline needs."""
     port = worker.settings.web_port
-    wait_for(worker, lambda: sink_rows(port) >= expected, timeout_s, what, poll_s=0.1)
+    wait_for(worker, lambda: (sink_rows(port) or 0.0) >= expected, timeout_s, what, poll_s=0.1)
     reached = time.monotonic()
     if clickhouse_events(worker) >= expected:
         return reached
@@ -481,6 +491,12 @@ def metrics_ready(port: int, timeout_s: float = 2.0) -> float | None:
     return 0.0
 
 
+def worker_label(processes: int) -> str:
+    if processes == 1:
+        return "typostream worker (1 process)"
+    return f"typostream worker --processes {processes} (+1 store process)"
+
+
 @dataclass
 class WorkerRun:
     processes: int
@@ -489,6 +505,7 @@ class WorkerRun:
     memory: dict[str, float]
     latency: dict[int, Latency] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
+    memory_files: dict[str, float] = field(default_factory=dict)  # file-backed MB at the peak
 
     @property
     def rate(self) -> float:
@@ -496,9 +513,7 @@ class WorkerRun:
 
     @property
     def label(self) -> str:
-        if self.processes == 1:
-            return "typostream worker (1 process)"
-        return f"typostream worker --processes {self.processes} (+1 store process)"
+        return worker_label(self.processes)
 
 
 def run_worker(
@@ -518,13 +533,14 @@ def run_worker(
     """
     latency: dict[int, Latency] = {}
     memory: dict[str, float] = {}
+    files: dict[str, float] = {}
     seconds, cpu = 0.0, {}
     if rates:
         with started_worker(base, root, processes) as (worker, settings, sampler, done):
             latency = {rate: asyncio.run(latency_at(settings, rate, durations[rate])) for rate in rates}
             total = done + sum(lat.offered for lat in latency.values())
             wait_for_rows(worker, total, 600, "the latency runs' backlog")
-            memory = sampler.stop()
+            memory, files = sampler.stop(), dict(sampler.files)
     if events:
         with started_worker(base, root, processes) as (worker, settings, sampler, done):
             pid = worker.process.pid if worker.process else 0
@@ -534,8 +550,9 @@ def run_worker(
             seconds = wait_for_rows(worker, done + len(events), 1800, "the run") - started
             cpu = {role: t - cpu_before.get(role, 0.0) for role, t in cpu_seconds(pid).items()}
             for role, mb in sampler.stop().items():
-                memory[role] = max(memory.get(role, 0.0), mb)
-    return WorkerRun(processes, len(events), seconds, memory, latency=latency, cpu=cpu)
+                if mb > memory.get(role, 0.0):
+                    memory[role], files[role] = mb, sampler.files.get(role, 0.0)
+    return WorkerRun(processes, len(events), seconds, memory, latency=latency, cpu=cpu, memory_files=files)
 
 
 @contextlib.contextmanager
@@ -720,6 +737,7 @@ def report(
             run.label,
             role,
             f"{mb:,.0f}",
+            f"{run.memory_files[role]:,.0f}" if role in run.memory_files else "-",
             f"{1e6 * run.cpu[role] / run.events:,.0f}" if run.events and role in run.cpu else "-",
         ]
         for run in runs
@@ -727,7 +745,13 @@ def report(
     ]
     if memory_rows:
         out += ["## Worker processes: peak RSS, CPU per event during the throughput run", ""]
-        out += markdown(memory_rows, ["worker", "process", "peak RSS MB", "CPU µs/event"])
+        out += [
+            "File-backed: the part of the peak that is mapped files (Python's and chDB's libraries;",
+            "clean pages the kernel can drop and read again), read from `RssFile` at the peak sample.",
+            "",
+        ]
+        headers = ["worker", "process", "peak RSS MB", "of which file-backed MB", "CPU µs/event"]
+        out += markdown(memory_rows, headers)
         out.append("")
     return out
 

@@ -54,7 +54,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -80,6 +79,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 # Helpers of the pipeline benchmark, imported read-only (that file belongs to its own benchmark).
 from pipeline import (  # noqa: E402
+    clickhouse_events,
     cmd_role,
     cpu_seconds,
     free_ports,
@@ -91,6 +91,9 @@ from pipeline import (  # noqa: E402
     raw_passthrough,
     raw_same_work,
     rss_mb,
+    sink_rows,
+    wait_for,
+    worker_label,
 )
 
 RESULTS = HERE / "results" / "replay.md"
@@ -260,24 +263,6 @@ class Publisher:
             await producer.stop()
 
 
-def sink_rows(port: int) -> float | None:
-    """``typostream_sink_rows_total{table="events"}`` of the process on ``port`` (None: no answer)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2.0) as response:
-            text = response.read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith('typostream_sink_rows_total{table="events"}'):
-            return float(line.split()[-1])
-    return 0.0
-
-
-def clickhouse_final_events(worker: WorkerProcess) -> int:
-    stats = worker.stats() or {}
-    return int(stats.get("clickhouse_events") or 0)
-
-
 async def last_analysed(settings: Settings, expected: int, idle_s: float = 3.0) -> tuple[int, float | None]:
     """Records on the analysed topic and the newest producer timestamp (epoch seconds) among them.
 
@@ -357,9 +342,7 @@ class WorkerRun:
 
     @property
     def label(self) -> str:
-        if self.processes == 1:
-            return "typostream worker (1 process)"
-        return f"typostream worker --processes {self.processes} (+1 store process)"
+        return worker_label(self.processes)
 
 
 def run_worker(
@@ -388,10 +371,10 @@ def run_worker(
             worker.wait_ready(timeout_s=180)
             warm = make_events(WARM_UP, tag="w")
             asyncio.run(produce_lines(settings, warm, settings.topic_input))
-            _wait(worker, lambda: clickhouse_final_events(worker) >= len(warm), 180, "warm-up")
+            wait_for(worker, lambda: clickhouse_events(worker) >= len(warm), 180, "warm-up")
             if processes > 1:
                 detects = range(1, min(processes, base.partitions) + 1)
-                _wait(
+                wait_for(
                     worker,
                     lambda: all((metrics_ready(port + i) or 0) > 0 for i in detects),
                     60,
@@ -457,17 +440,6 @@ def _kill_leftovers(pids: Sequence[int]) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def _wait(worker: WorkerProcess, done: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not worker.alive():
-            raise RuntimeError(f"worker died (code {worker.returncode}); see {worker.log_path}")
-        if done():
-            return
-        time.sleep(0.25)
-    raise TimeoutError(f"{what} not done after {timeout_s:.0f}s; see {worker.log_path}")
-
-
 def _follow(
     worker: WorkerProcess,
     publisher: Publisher,
@@ -504,7 +476,7 @@ def _follow(
                 progress.update(stored, completed=max(0.0, min(n, rows - WARM_UP)))
                 if rows != last_rows:
                     last_rows, last_change = rows, now
-                if rows >= expected and clickhouse_final_events(worker) >= expected:
+                if rows >= expected and clickhouse_events(worker) >= expected:
                     return now, rows
             if now - last_change > 120 or now - started > timeout_s:
                 return None, max(last_rows, 0.0)
