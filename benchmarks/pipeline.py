@@ -11,8 +11,8 @@ measured in the same run as the baselines it is compared with:
 * **raw pass-through**: the previous baseline (validate + detect + produce only), for continuity.
 * **worker**: ``typostream worker`` (``--processes N`` for each N of ``--processes``) consuming the
   same events; the clock runs from the first publish to the last event row in ClickHouse (the
-  store's ``typostream_sink_rows_total{table="events"}``, polled every 0.25 s, then confirmed by a
-  ``count() FINAL``), after a warm-up batch has gone through every process.
+  store's ``typostream_sink_rows_total{table="events",sink="clickhouse"}``, polled every 0.25 s,
+  then confirmed by a ``count() FINAL``), after a warm-up batch has gone through every process.
 * **latency**: on a warmed-up worker of its own (fresh topics; the throughput run gets another
   one), a paced producer publishes squats (every publish yields a threat: twice the records of a
   normal mix) at each offered rate; each threat is timed from its publish to its arrival on
@@ -419,8 +419,8 @@ def clickhouse_events(worker: WorkerProcess) -> int:
 
 
 def sink_rows(port: int) -> float | None:
-    """``typostream_sink_rows_total{table="events"}`` of the process on ``port`` (None: no answer):
-    rows the sink has written, a counter read from memory, cheap to poll."""
+    """``typostream_sink_rows_total{table="events",sink="clickhouse"}`` of the process on ``port``
+    (None: no answer): rows the sink has written, a counter read from memory, cheap to poll."""
     import urllib.request
 
     try:
@@ -429,7 +429,7 @@ def sink_rows(port: int) -> float | None:
     except OSError:
         return None
     for line in text.splitlines():
-        if line.startswith('typostream_sink_rows_total{table="events"}'):
+        if line.startswith('typostream_sink_rows_total{table="events",sink="clickhouse"}'):
             return float(line.split()[-1])
     return 0.0
 

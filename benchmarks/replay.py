@@ -23,9 +23,9 @@ under 500 MB resident with the full detection indexes and an advisory index at f
 * **worker**: ``typostream worker`` (``--processes N`` for each N of ``--processes``) on its own
   topics and chDB. After start-up and a 200-event warm-up through every process, the clock starts
   at the first publish of the replay. It stops at the last event row in ClickHouse (the store's
-  ``typostream_sink_rows_total{table="events"}``, polled every 0.2 s, then confirmed by a ``count()
-  FINAL``); the last analysed record is the newest producer timestamp on ``typostream.analysed``,
-  read after the run (exact, no polling).
+  ``typostream_sink_rows_total{table="events",sink="clickhouse"}``, polled every 0.2 s, then
+  confirmed by a ``count() FINAL``); the last analysed record is the newest producer timestamp on
+  ``typostream.analysed``, read after the run (exact, no polling).
 * **completeness**: after the worker stopped, the run's rows are read from its chDB: event rows,
   distinct names (each published name must be there; missing names are listed), threats by type.
 * **RSS**: each worker process (supervisor, store, detect-i) sampled every 0.25 s during the

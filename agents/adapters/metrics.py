@@ -38,11 +38,15 @@ DETECT_SECONDS = Histogram(
     "Detector time per event",
     buckets=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1),
 )
-SINK_ROWS = Counter("typostream_sink_rows_total", "Rows written to ClickHouse", ["table"])
-SINK_FAILURES = Counter(
-    "typostream_sink_failures_total", "Failed ClickHouse batch writes (retried)", ["table"]
+# ``table`` is the stream a sink writes (events, threats), ``sink`` the sink's id (clickhouse, alerts):
+# both sinks write the threats stream.
+SINK_ROWS = Counter(
+    "typostream_sink_rows_total", "Rows a sink wrote (ClickHouse rows, alerts)", ["table", "sink"]
 )
-SINK_BATCH_SECONDS = Histogram("typostream_sink_batch_seconds", "ClickHouse batch insert time", ["table"])
+SINK_FAILURES = Counter(
+    "typostream_sink_failures_total", "Failed sink batch writes (retried)", ["table", "sink"]
+)
+SINK_BATCH_SECONDS = Histogram("typostream_sink_batch_seconds", "Sink batch write time", ["table", "sink"])
 ENRICH_FAILURES = Counter(
     "typostream_enrich_failures_total", "Events whose registry metadata could not be fetched", ["error"]
 )

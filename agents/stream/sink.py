@@ -34,20 +34,23 @@ MAX_BACKOFF_S = 10.0
 Write = Callable[[Sequence[dict[str, Any]]], Awaitable[Any]]
 
 
-async def write_with_retry(table: str, write: Write, rows: list[dict[str, Any]], worker: Service) -> bool:
+async def write_with_retry(
+    table: str, write: Write, rows: list[dict[str, Any]], worker: Service, sink: str = "clickhouse"
+) -> bool:
     """Write until it lands (True) or ``worker`` stops (False, nothing known to be written).
 
-    Only :class:`InvalidRowError` (the data, not the server) is raised.
+    Only :class:`InvalidRowError` (the data, not the server) is raised. ``sink``: the sink's id in
+    the metrics.
     """
     delay = 0.2
     while not worker.should_stop:
         try:
-            with metrics.SINK_BATCH_SECONDS.labels(table).time():
+            with metrics.SINK_BATCH_SECONDS.labels(table, sink).time():
                 outcome = await worker.wait(write(rows))  # returns early, write cancelled, on stop
         except InvalidRowError:
             raise
         except Exception as exc:  # any driver/server error: keep the batch, back off, retry
-            metrics.SINK_FAILURES.labels(table).inc()
+            metrics.SINK_FAILURES.labels(table, sink).inc()
             log.warning("sink write to %s failed (%s rows), retrying in %.1fs: %s",
                         table, len(rows), delay, exc)  # fmt: skip
             await worker.sleep(delay)  # returns early on stop
@@ -55,26 +58,26 @@ async def write_with_retry(table: str, write: Write, rows: list[dict[str, Any]],
             continue
         if outcome.stopped:
             break
-        metrics.SINK_ROWS.labels(table).inc(len(rows))
+        metrics.SINK_ROWS.labels(table, sink).inc(len(rows))
         return True
     log.warning("worker stopping: %s rows for %s left unwritten and uncommitted", len(rows), table)
     return False
 
 
 async def write_batch(
-    table: str, write: Write, events: Sequence[EventT], dlq: TopicT, worker: Service
+    table: str, write: Write, events: Sequence[EventT], dlq: TopicT, worker: Service, sink: str = "clickhouse"
 ) -> bool:
     """Write a batch; if a record is rejected, write them one by one and dead-letter the bad ones.
 
     True once every record landed or was dead-lettered, False if ``worker`` stopped first.
     """
     try:
-        return await write_with_retry(table, write, [_record(e) for e in events], worker)
+        return await write_with_retry(table, write, [_record(e) for e in events], worker, sink)
     except InvalidRowError as exc:
         log.error("batch for %s has a bad row, writing rows one by one: %s", table, exc)
     for event in events:
         try:
-            if not await write_with_retry(table, write, [_record(event)], worker):
+            if not await write_with_retry(table, write, [_record(event)], worker, sink):
                 return False
         except InvalidRowError as exc:
             error = exc if isinstance(exc, InvalidEventError) else internal_error(exc)  # e.g. undeliverable
@@ -115,7 +118,7 @@ def _register_one(
     async def sink_agent(events_stream: StreamT) -> None:
         async for events in take_batches(events_stream, size, within):
             try:
-                written = await write_batch(stream, write, events, dlq, app)
+                written = await write_batch(stream, write, events, dlq, app, sink.id)
             except asyncio.CancelledError:
                 release(events)
                 raise

@@ -263,8 +263,14 @@ def service() -> dict[str, Any]:
             Panel(
                 "Sink rows and failures per second",
                 [
-                    (f"sum by (table) (rate(typostream_sink_rows_total[{RATE}]))", "rows {{table}}"),
-                    (f"sum by (table) (rate(typostream_sink_failures_total[{RATE}]))", "failures {{table}}"),
+                    (
+                        f"sum by (table, sink) (rate(typostream_sink_rows_total[{RATE}]))",
+                        "rows {{table}} {{sink}}",
+                    ),
+                    (
+                        f"sum by (table, sink) (rate(typostream_sink_failures_total[{RATE}]))",
+                        "failures {{table}} {{sink}}",
+                    ),
                 ],
                 "ops",
                 width=8,

@@ -20,6 +20,7 @@ import orjson
 import pytest
 from faust import Sensor
 from mode import Service
+from prometheus_client import REGISTRY
 
 from typostream.agents.adapters.sinks.base import Sink, StreamName
 from typostream.agents.domain.assess import Assessor, load_known
@@ -408,3 +409,26 @@ async def test_sink_retry_gives_way_to_a_stopping_worker(hang: bool) -> None:
     assert await asyncio.wait_for(task, 1.0) is False  # not written: the batch must not be acked
     assert time.monotonic() - stopping < 0.5
     assert (write.calls == 1 if hang else write.calls >= 2) and write.cancelled == hang
+
+
+async def test_sink_metrics_tell_the_sinks_of_one_stream_apart() -> None:
+    # The alert sink and ClickHouse both write the threats stream: counted under one label, alert
+    # deliveries showed as ClickHouse rows ("Rows written to ClickHouse").
+    worker = Service()
+    await worker.start()
+
+    async def accept(rows: Sequence[dict[str, Any]]) -> None:
+        return None
+
+    def rows(sink: str) -> float:
+        return (
+            REGISTRY.get_sample_value("typostream_sink_rows_total", {"table": "threats", "sink": sink}) or 0.0
+        )
+
+    before_alerts, before_clickhouse = rows("alerts"), rows("clickhouse")
+    try:
+        assert await write_with_retry("threats", accept, [{"id": "a"}, {"id": "b"}], worker, sink="alerts")
+    finally:
+        await worker.stop()
+    assert rows("alerts") - before_alerts == 2
+    assert rows("clickhouse") == before_clickhouse
