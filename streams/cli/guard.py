@@ -69,7 +69,7 @@ from typostream.agents.domain.resolution import (
 )
 from typostream.agents.domain.vocabulary import at_least
 from typostream.streams.cli.app import command, fail
-from typostream.streams.cli.options import FailOn, OutputFormat
+from typostream.streams.cli.options import Allowlist, FailOn, OutputFormat, Watchlist
 from typostream.streams.components import build_assessor
 from typostream.streams.config import Settings
 from typostream.streams.reports import REPORTERS, Finding
@@ -399,16 +399,8 @@ def guard(
             help="Write the findings to FILE instead of stdout (the install's own output stays apart).",
         ),
     ] = None,
-    watchlist: Annotated[
-        Path | None,
-        typer.Option(
-            help="Own/internal names to protect (one per line). Default: $TYPOSTREAM_WATCHLIST_FILE."
-        ),
-    ] = None,
-    allowlist: Annotated[
-        Path | None,
-        typer.Option(help="Names never to flag (one per line). Default: $TYPOSTREAM_ALLOWLIST_FILE."),
-    ] = None,
+    watchlist: Watchlist = None,
+    allowlist: Allowlist = None,
 ) -> None:
     """Check what `pip install` / `npm install` would install, then install only if nothing
     reaches --fail-on: typostream guard [OPTIONS] -- pip install ARGS."""

@@ -29,6 +29,22 @@ OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in REPORTERS})  # type:
 FailOn = StrEnum("FailOn", {severity: severity for severity in SEVERITIES})  # type: ignore[misc]
 """``--fail-on``: the severities of the vocabulary, lowest first."""
 
+# name lists of the commands that assess packages (scan, guard); they override the settings'
+# TYPOSTREAM_WATCHLIST_FILE / TYPOSTREAM_ALLOWLIST_FILE
+Watchlist = Annotated[
+    Path | None,
+    typer.Option(
+        "--watchlist",
+        help="Own/internal names to protect (one per line). Default: $TYPOSTREAM_WATCHLIST_FILE.",
+    ),
+]
+Allowlist = Annotated[
+    Path | None,
+    typer.Option(
+        "--allowlist", help="Names never to flag (one per line). Default: $TYPOSTREAM_ALLOWLIST_FILE."
+    ),
+]
+
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="State directory (env TYPOSTREAM_DATA_DIR).")
 ]

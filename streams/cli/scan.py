@@ -39,7 +39,7 @@ from typostream.agents.domain.manifests import FORMATS
 from typostream.agents.domain.vocabulary import REGISTRIES, WATCHLIST_ONLY_REGISTRIES
 from typostream.streams.cli import scanner
 from typostream.streams.cli.app import command, fail
-from typostream.streams.cli.options import FailOn, OutputFormat
+from typostream.streams.cli.options import Allowlist, FailOn, OutputFormat, Watchlist
 from typostream.streams.reports import REPORTERS
 
 __all__ = ["scan"]
@@ -64,16 +64,8 @@ def scan(
         ),
     ] = None,
     registry: Annotated[str, typer.Option("--registry", "-r", help=_REGISTRY_HELP)] = "",
-    watchlist: Annotated[
-        Path | None,
-        typer.Option(
-            help="Own/internal names to protect (one per line). Default: $TYPOSTREAM_WATCHLIST_FILE."
-        ),
-    ] = None,
-    allowlist: Annotated[
-        Path | None,
-        typer.Option(help="Names never to flag (one per line). Default: $TYPOSTREAM_ALLOWLIST_FILE."),
-    ] = None,
+    watchlist: Watchlist = None,
+    allowlist: Allowlist = None,
     output: Annotated[
         OutputFormat,
         typer.Option(
