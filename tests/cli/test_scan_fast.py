@@ -22,10 +22,9 @@ from hypothesis import strategies as st
 from typer.main import _normalize_collection_value
 
 import typostream.streams.cli.scan  # noqa: F401  (registers the Typer command)
+from tests.cli.scan_processes import EXE, SCAN_ENV, environ, scan_imports
 from typostream.streams.cli import app, scanner
 
-EXE = Path(sys.executable).with_name("typostream")
-SCAN_ENV = ("TYPOSTREAM_WATCHLIST_FILE", "TYPOSTREAM_ALLOWLIST_FILE", "TYPOSTREAM_KNOWN_MALICIOUS_PATHS")
 COMMAND = typer.main.get_group(app.root).commands["scan"]
 TYPER_PATH = (
     "import sys, typer\n"
@@ -138,11 +137,6 @@ def test_the_option_table_is_the_typer_commands() -> None:
 
 
 # --- the whole command: same bytes, same exit codes ----------------------------------------------
-def environ(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCAN_ENV and not k.startswith("TYPOSTREAM_")}
-    return {**env, "TYPOSTREAM_DATA_DIR": str(data_dir), **extra}
-
-
 def both(
     args: list[str], data: Path, cwd: Path, **extra: str
 ) -> tuple[subprocess.CompletedProcess[bytes], subprocess.CompletedProcess[bytes]]:
@@ -289,29 +283,7 @@ def test_shell_completion_is_typers(tmp_path: Path) -> None:
 def test_the_fast_path_imports_no_cli_library(tmp_path: Path) -> None:
     """Regression (issue 11, instant start): Typer, click, pydantic and rich were ~100 ms of a
     200-300 ms start (Typer 0.29 builds a pydantic adapter for every option value)."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-m",
-            "typostream.streams.cli",
-            "scan",
-            "-r",
-            "pypi",
-            "reqeusts",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environ(tmp_path / "data"),
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    imported = {
-        line.rsplit("|", 1)[1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line
-    }
-    assert "typostream" in imported
+    proc, imported = scan_imports(tmp_path / "data", tmp_path, "-r", "pypi", "reqeusts")
     assert imported.isdisjoint(CLI_LIBRARIES), sorted(imported & set(CLI_LIBRARIES))
     assert '"target": "requests"' in proc.stdout
 

@@ -4,26 +4,19 @@ the installed entry point, each with its own data dir)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli.scan_processes import EXE, environ, scan_imports
 from typostream.agents.adapters.index_cache import IndexCache, encode
 from typostream.agents.domain.detection.detector import build_index
 
-EXE = Path(sys.executable).with_name("typostream")
-SCAN_ENV = ("TYPOSTREAM_WATCHLIST_FILE", "TYPOSTREAM_ALLOWLIST_FILE", "TYPOSTREAM_KNOWN_MALICIOUS_PATHS")
 WORKER_LIBRARIES = ("faust", "mode", "aiokafka", "clickhouse_connect", "chdb", "aiohttp", "yarl", "redis")
 
 pytestmark = pytest.mark.skipif(not EXE.exists(), reason="typostream entry point not installed")
-
-
-def environ(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCAN_ENV and not k.startswith("TYPOSTREAM_")}
-    return {**env, "TYPOSTREAM_DATA_DIR": str(data_dir), **extra}
 
 
 def scan(data_dir: Path, cwd: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -98,29 +91,7 @@ def test_cache_off_and_an_unusable_data_dir(tmp_path: Path) -> None:
 def test_scan_imports_no_worker_library(tmp_path: Path) -> None:
     """Regression: ``typostream scan`` imported every command module (Faust, aiokafka, ClickHouse,
     aiohttp...) through the CLI package and ``Settings`` (the stack package's manager)."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-m",
-            "typostream.streams.cli",
-            "scan",
-            "-r",
-            "pypi",
-            "requests",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environ(tmp_path / "data"),
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    imported = {
-        line.rsplit("|", 1)[1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line
-    }
-    assert "typostream" in imported
+    _, imported = scan_imports(tmp_path / "data", tmp_path, "-r", "pypi", "requests")
     assert imported.isdisjoint(WORKER_LIBRARIES), sorted(imported & set(WORKER_LIBRARIES))
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.agents.enrichment.fixture_registry import LEGACY_SCOPED, garbage, registry_app
+
 HERE = Path(__file__).parent / "fixtures"
 ENRICHMENT = Path(__file__).resolve().parents[2] / "enrichment" / "fixtures"
 HITS: web.AppKey[Counter[str]] = web.AppKey("context_hits", Counter)
@@ -55,7 +57,7 @@ def routes() -> dict[str, Any]:
     ok["/cross-env/latest"] = _load(HERE / "npm_cross-env_latest.json")
     ok["/left-pad/1.3.0"] = _load(ENRICHMENT / "npm_left-pad_1.3.0.json")
     ok["/express/4.18.2"] = _load(HERE / "npm_express_4.18.2.json")
-    ok["/@legacy%2fpkg"] = _load(ENRICHMENT / "npm_legacy_packument.json")
+    ok[LEGACY_SCOPED] = _load(ENRICHMENT / "npm_legacy_packument.json")
     ok["/broken"] = {"name": "broken", "versions": []}
     ok["/pypi/badinfo/json"] = {"info": "not an object", "releases": {}}
     for file in (
@@ -72,27 +74,4 @@ def routes() -> dict[str, Any]:
 
 
 def make_app() -> web.Application:
-    hits: Counter[str] = Counter()
-    ok = routes()
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        path = request.raw_path.split("?")[0].replace("%2F", "%2f")
-        hits[path] += 1
-        if path in ok:
-            return web.json_response(ok[path])
-        if path.startswith("/@legacy%2fpkg/"):
-            return web.json_response(
-                {"error": "you cannot fetch versions for scoped packages"},
-                status=401,
-                headers={"npm-notice": "ERROR: you cannot fetch versions for scoped packages"},
-            )
-        if path == "/garbage":
-            return web.Response(status=200, text="<html>proxy error</html>", content_type="text/html")
-        if path.startswith("/pypi/"):
-            return web.json_response({"message": "Not Found"}, status=404)
-        return web.json_response({"error": "Not found"}, status=404)
-
-    app = web.Application()
-    app[HITS] = hits
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    return app
+    return registry_app(routes(), HITS, {"/garbage": garbage})
