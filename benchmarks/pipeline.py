@@ -428,9 +428,21 @@ def sink_rows(port: int) -> float | None:
             text = response.read().decode()
     except OSError:
         return None
-    for line in text.splitlines():
-        if line.startswith('typostream_sink_rows_total{table="events",sink="clickhouse"}'):
-            return float(line.split()[-1])
+    return events_rows(text)
+
+
+def events_rows(exposition: str) -> float:
+    """The ClickHouse sink's event rows in a Prometheus text exposition (0 if not there yet)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(exposition):
+        if family.name == "typostream_sink_rows":
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.labels == {
+                    "table": "events",
+                    "sink": "clickhouse",
+                }:
+                    return float(sample.value)
     return 0.0
 
 
