@@ -7,29 +7,18 @@ all complete and print their tables.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from tests.benchmark_runs import run_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.integration
 
 
 def test_pipeline_benchmark_smoke_runs_every_part(tmp_path: Path) -> None:
     output = tmp_path / "pipeline.md"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "pipeline.py"), "--smoke", "--output", str(output)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
-    )
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-3000:]
+    run_benchmark("pipeline.py", "--smoke", "--output", str(output))
     report = output.read_text()
     for heading in ("## Throughput", "## Publish → threat", "## Worker processes"):
         assert heading in report, report

@@ -9,13 +9,13 @@ reading the worker's chDB (kept with ``--keep``) and comparing its names with th
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.benchmark_runs import run_benchmark
 from typostream.agents.adapters.clickhouse import ClickHouseConnection, parse_dsn
 
 pytestmark = pytest.mark.integration
@@ -68,27 +68,17 @@ def number(cell: str) -> float:
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("replay")
     output, figures = tmp / "replay.md", tmp / "replay.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "replay.py"),
-            "--smoke",
-            "--keep",
-            "--root",
-            str(tmp / "run"),
-            "--output",
-            str(output),
-            "--json",
-            str(figures),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
+    result = run_benchmark(
+        "replay.py",
+        "--smoke",
+        "--keep",
+        "--root",
+        str(tmp / "run"),
+        "--output",
+        str(output),
+        "--json",
+        str(figures),
     )
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-3000:]
     return {"stdout": result.stdout, "report": output.read_text(), "figures": json.loads(figures.read_text())}
 
 

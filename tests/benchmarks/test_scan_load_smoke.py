@@ -6,10 +6,10 @@ little about latency); what is checked is that each table has every row, with nu
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
+
+from tests.benchmark_runs import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = (
@@ -41,16 +41,7 @@ def tables(report: str) -> dict[str, list[list[str]]]:
 
 def test_scan_load_smoke_produces_every_table(tmp_path: Path) -> None:
     output = tmp_path / "scan_load.md"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "scan_load.py"), "--smoke", "--output", str(output)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
-        check=False,
-    )
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-3000:]
+    run_benchmark("scan_load.py", "--smoke", "--output", str(output), timeout_s=240)
     report = output.read_text()
     assert report.startswith("# Scan API load (`benchmarks/scan_load.py`)")
     assert re.search(rf"`Assessor.assess` median {NUMBER} µs, p99 {NUMBER} µs", report), report
