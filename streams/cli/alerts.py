@@ -11,8 +11,9 @@ feeding the same :class:`AlertSink` the worker uses. Semantics, at least once:
 
 A crash or SIGKILL anywhere before 3 re-reads the batch on restart; the store skips what was
 delivered, so nothing is lost and nothing is sent twice (except a crash between a 2xx and the
-store write). SIGINT/SIGTERM stops between batches, or cancels a batch stuck in retries without
-committing it. Store errors (disk, Redis) retry the batch with backoff; they never skip it.
+store write). SIGINT/SIGTERM stops between batches: a batch in progress gets up to
+:data:`STOP_GRACE_S` to finish and be committed, and one still stuck in retries then is cancelled
+without committing it. Store errors (disk, Redis) retry the batch with backoff; they never skip it.
 A group without committed offsets starts at ``--start`` (``earliest``: the retained threats
 pass through the store, so only undelivered ones are sent).
 """
@@ -105,6 +106,11 @@ def _decode(record: ConsumerRecord) -> dict[str, Any] | InvalidEventError:
     return value
 
 
+STOP_GRACE_S = 5.0
+"""How long a stop waits for the batch being delivered (a few alerts' round trips, far less unless
+a target is down) before it cancels it."""
+
+
 async def _deliver_batch(
     sink: AlertSink, records: Sequence[ConsumerRecord], send_dlq: Callable[..., Any], stats: RunStats
 ) -> None:
@@ -195,7 +201,9 @@ async def run_alerts(
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
-            if not work.done():  # stopping while the batch retries: leave it uncommitted
+            if not work.done():  # stopping: let a batch in progress finish
+                await asyncio.wait({work}, timeout=STOP_GRACE_S)
+            if not work.done():  # still retrying: leave it uncommitted
                 work.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await work
