@@ -18,8 +18,6 @@ Nothing below this module builds its own dependencies: agents get exactly the se
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -37,6 +35,7 @@ from typostream.agents.stream.context import StreamContext, Tables, Topics
 from typostream.streams import components, lag, web
 from typostream.streams.codecs import register_codecs
 from typostream.streams.config import Settings
+from typostream.streams.libc import glibc_function
 from typostream.streams.tables import declare_tables
 from typostream.streams.topics import declare_topics
 from typostream.streams.transport import register_transport
@@ -237,7 +236,7 @@ def register_memory_release(app: faust.App, chdb: Callable[[], Any] | None) -> N
     Both run in a thread (a trim takes the allocator's locks for a few milliseconds; the purge waits
     for the connection lock like any statement); a failure is logged and the next round tries again.
     """
-    trim = _malloc_trim()
+    trim = glibc_function("malloc_trim")
     if trim is None and chdb is None:
         return
 
@@ -255,13 +254,3 @@ def register_memory_release(app: faust.App, chdb: Callable[[], Any] | None) -> N
             await asyncio.to_thread(release)
         except Exception as exc:  # a closed or failing connection: the sink reports that itself
             logging.getLogger("typostream.worker").debug("memory release failed: %r", exc)
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim`` (None elsewhere: musl, macOS)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim: Callable[[int], int] = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return trim

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import gc
 import logging
 import logging.config
@@ -22,6 +20,7 @@ from faust.exceptions import ConsistencyError
 from typostream.streams import recovery
 from typostream.streams.app import ROLE_ALL, ROLE_DETECT, ROLE_STORE, WorkerApp, build_app, detect_group
 from typostream.streams.config import Settings
+from typostream.streams.libc import glibc_function
 from typostream.streams.topics import ensure_topics
 
 _watch: recovery.WatchState | None = None
@@ -144,11 +143,9 @@ def _tune_allocators() -> None:
     os.environ.setdefault("JE_MALLOC_CONF", CHDB_MALLOC_CONF)
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
-        pass
+    mallopt = glibc_function("mallopt")
+    if mallopt is not None:  # not glibc (musl, macOS): nothing to tune
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 def prepare_worker(settings: Settings, role: str = ROLE_ALL, index: int = 0) -> WorkerApp:
