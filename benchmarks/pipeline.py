@@ -357,15 +357,22 @@ def rss_mb(pid: int) -> float:
 def rss_parts(pid: int) -> tuple[float, float]:
     """(resident MB, of which file-backed MB: mapped libraries such as chDB's engine, clean pages
     the kernel can drop and re-read) of ``pid``, from /proc."""
+    found = proc_status_mb(pid, "VmRSS", "RssFile")
+    return found.get("VmRSS", 0.0), found.get("RssFile", 0.0)
+
+
+def proc_status_mb(pid: int, *fields: str) -> dict[str, float]:
+    """The memory ``fields`` of ``/proc/<pid>/status`` (kB there) in MiB; those missing left out."""
     found: dict[str, float] = {}
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith(("VmRSS:", "RssFile:")):
-                    found[line.split(":")[0]] = int(line.split()[1]) / 1024
+                name = line.split(":", 1)[0]
+                if name in fields:
+                    found[name] = int(line.split()[1]) / 1024
     except OSError:
         pass
-    return found.get("VmRSS", 0.0), found.get("RssFile", 0.0)
+    return found
 
 
 def cmd_role(pid: int) -> str:

@@ -87,6 +87,7 @@ from pipeline import (  # noqa: E402
     make_events,
     markdown,
     metrics_ready,
+    proc_status_mb,
     process_tree,
     raw_passthrough,
     raw_same_work,
@@ -176,14 +177,7 @@ def prepare_advisories(count: int, work: Path, console: Console) -> tuple[Path |
 
 def vm_hwm_mb(pid: int) -> float:
     """The kernel's peak resident set of ``pid`` (VmHWM), in MiB; 0 when it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return proc_status_mb(pid, "VmHWM").get("VmHWM", 0.0)
 
 
 @dataclass
